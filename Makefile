@@ -1,0 +1,40 @@
+# mockgpu: kernel-level GPU sharing for containers. See README.md.
+#
+#   make                 build mockgpu.ko and realgpu.ko (against KDIR, or the cached test kernel)
+#   make check           host + guest tests; ends with "N passed, N failed"
+#   make vm-run RUN=script [FILES=dir]   run a script in the test guest
+#   make deps            install the toolchain (Debian 12, root)
+#   make kernel          build (or find) the cached debug test kernel
+#   make clean           remove build output (not the cached kernel)
+SHELL := /bin/bash
+KDIR ?=
+export KDIR
+
+.PHONY: all modules deps kernel guest-progs check vm-run clean
+
+all: modules
+
+modules:
+	@scripts/modules.sh
+
+deps:
+	@scripts/deps.sh
+
+kernel: deps
+	@scripts/kernel.sh debug
+
+guest-progs:
+	@scripts/guest-progs.sh
+
+check:
+	@scripts/check.sh
+
+vm-run:
+	@test -n "$(RUN)" || { echo "usage: make vm-run RUN=<script> [FILES=<dir>]"; exit 2; }
+	@scripts/deps.sh
+	@scripts/modules.sh
+	@scripts/guest-progs.sh
+	@scripts/vm.sh --run "$(RUN)" $(if $(FILES),--files "$(FILES)") --out "$(CURDIR)/build/vm/run"
+
+clean:
+	rm -rf build userspace-tools/target

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The C helpers of `helpers.c` (thin wrappers over static inline kernel
+//! functions). Each caller states why its call is sound.
+
+use kernel::{
+    bindings,
+    ffi::{c_char, c_void},
+    prelude::*,
+};
+
+#[allow(
+    improper_ctypes,
+    reason = "kernel structs are passed by pointer only; bindgen marks some members opaque"
+)]
+unsafe extern "C" {
+    /// The `targets=` module parameter, a NUL-terminated string.
+    pub(crate) fn mockgpu_targets_param() -> *const c_char;
+    /// `kern_path(name, LOOKUP_FOLLOW, out)`.
+    pub(crate) fn mockgpu_capture_path(name: *const c_char, out: *mut bindings::path) -> c_int;
+    /// `path_put(path)`.
+    pub(crate) fn mockgpu_path_put(path: *mut bindings::path);
+    /// Device number and mode of a char device path, `-ENOTTY` if not a char device.
+    pub(crate) fn mockgpu_path_info(
+        path: *const bindings::path,
+        rdev: *mut bindings::dev_t,
+        mode: *mut bindings::umode_t,
+    ) -> c_int;
+    /// Opens the real node for `user` (its flags and credentials); an `ERR_PTR` on failure.
+    pub(crate) fn mockgpu_open_real(
+        user: *mut bindings::file,
+        real: *const bindings::path,
+    ) -> *mut bindings::file;
+    /// Opens the real node read-write as the current task; an `ERR_PTR` on failure.
+    pub(crate) fn mockgpu_open_probe(real: *const bindings::path) -> *mut bindings::file;
+    /// The name of the module owning `fops`, or "" for built-in code.
+    pub(crate) fn mockgpu_fops_module_name(fops: *const bindings::file_operations) -> *const c_char;
+    /// Copies the `F_SETFL` flags of the proxy file to the real file.
+    pub(crate) fn mockgpu_sync_flags(proxy: *mut bindings::file, real: *mut bindings::file);
+    /// Copies the mode bits the VFS reads from the file (stream, seekable, nowait).
+    pub(crate) fn mockgpu_mirror_fmode(proxy: *mut bindings::file, real: *const bindings::file);
+    /// `vma_set_file(vma, real)` then `vfs_mmap(real, vma)`.
+    pub(crate) fn mockgpu_mmap_real(
+        real: *mut bindings::file,
+        vma: *mut bindings::vm_area_struct,
+    ) -> c_int;
+    /// Calls the real file's `read_iter` with a kiocb cloned from `iocb`.
+    pub(crate) fn mockgpu_read_iter_real(
+        real: *mut bindings::file,
+        iocb: *mut bindings::kiocb,
+        to: *mut bindings::iov_iter,
+    ) -> isize;
+    /// Calls the real file's `write_iter` with a kiocb cloned from `iocb`.
+    pub(crate) fn mockgpu_write_iter_real(
+        real: *mut bindings::file,
+        iocb: *mut bindings::kiocb,
+        from: *mut bindings::iov_iter,
+    ) -> isize;
+    /// Carries the proxy's `F_SETOWN` owner to the real file and calls its `fasync`.
+    pub(crate) fn mockgpu_fasync_real(
+        fd: c_int,
+        proxy: *mut bindings::file,
+        real: *mut bindings::file,
+        on: c_int,
+    ) -> c_int;
+    /// Installs a new reference to `file` at a fresh fd; the fd or a negative errno.
+    pub(crate) fn mockgpu_install_fd(file: *mut bindings::file) -> c_int;
+    /// Closes an fd that `mockgpu_install_fd` returned.
+    pub(crate) fn mockgpu_remove_fd(fd: c_uint);
+    /// Allocates mockgpu's char major and registers its class.
+    pub(crate) fn mockgpu_nodes_init() -> c_int;
+    /// Undoes `mockgpu_nodes_init`.
+    pub(crate) fn mockgpu_nodes_exit();
+    /// mockgpu's char major.
+    pub(crate) fn mockgpu_nodes_major() -> c_uint;
+    /// Creates the node `/dev/mockgpu/<name>` at `minor`; on success the node
+    /// owns the target reference `target` (dropped by `mockgpu_target_put`
+    /// when the node's last reference goes). An `ERR_PTR` on failure.
+    pub(crate) fn mockgpu_node_add(
+        minor: c_uint,
+        name: *const c_char,
+        mode: bindings::umode_t,
+        fops: *const bindings::file_operations,
+        target: *const c_void,
+    ) -> *mut MockgpuNode;
+    /// Removes a node: no new open finds it; open files keep it alive.
+    pub(crate) fn mockgpu_node_del(node: *mut MockgpuNode);
+    /// The target reference of the node an inode of mockgpu's major opened.
+    pub(crate) fn mockgpu_node_target(inode: *const bindings::inode) -> *const c_void;
+}
+
+/// `struct mockgpu_node` of helpers.c, only handled by pointer.
+#[repr(C)]
+pub(crate) struct MockgpuNode {
+    _opaque: [u8; 0],
+}
+
+/// Minors of mockgpu's char major (`MOCKGPU_MINORS`).
+pub(crate) const MINORS: u32 = 4096;

@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * C helpers of mockgpu: thin wrappers over static inline kernel functions and
+ * C-only macros (see helpers.h). Each is a few lines; the callers in Rust
+ * state the contracts.
+ */
+#include <linux/cdev.h>
+#include <linux/device.h>
+#include <linux/slab.h>
+#include <linux/cred.h>
+#include <linux/fcntl.h>
+#include <linux/fdtable.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/namei.h>
+#include <linux/pid.h>
+#include <linux/uio.h>
+
+#include "helpers.h"
+
+/* Rust module parameters are integers only; the target list is a string. */
+static char targets[1024];
+module_param_string(targets, targets, sizeof(targets), 0444);
+MODULE_PARM_DESC(targets, "Comma-separated char device nodes to proxy at load, e.g. /dev/realgpu,/dev/dri/renderD128");
+
+const char *mockgpu_targets_param(void)
+{
+	return targets;
+}
+
+/* Resolves @name in the caller's namespace (done once, at target setup). */
+int mockgpu_capture_path(const char *name, struct path *out)
+{
+	return kern_path(name, LOOKUP_FOLLOW, out);
+}
+
+void mockgpu_path_put(struct path *path)
+{
+	path_put(path);
+}
+
+/* Returns 0 and the device number and mode if @path is a char device, -ENOTTY otherwise. */
+int mockgpu_path_info(const struct path *path, dev_t *rdev, umode_t *mode)
+{
+	struct inode *inode = d_inode(path->dentry);
+
+	if (!inode || !S_ISCHR(inode->i_mode))
+		return -ENOTTY;
+	*rdev = inode->i_rdev;
+	*mode = inode->i_mode;
+	return 0;
+}
+
+/* Opens the real node as the current task (the operator), to probe its driver. */
+struct file *mockgpu_open_probe(const struct path *real)
+{
+	return dentry_open(real, O_RDWR, current_cred());
+}
+
+const char *mockgpu_fops_module_name(const struct file_operations *fops)
+{
+	return fops->owner ? module_name(fops->owner) : "";
+}
+
+/*
+ * Opens the real node for the user's proxy file, with the user's flags and
+ * credentials, after the permission check open(2) of the real node would do.
+ *
+ * A plain file, not a backing file (backing_file_open): the real file must be
+ * installable in an fd table, which fd_install() refuses for backing files,
+ * because ioctls that take an fd of the device itself get one of it (see
+ * ProxyFile::ioctl_with_device_fd).
+ */
+struct file *mockgpu_open_real(struct file *user, const struct path *real)
+{
+	int err;
+
+	err = inode_permission(mnt_idmap(real->mnt), d_inode(real->dentry),
+			       MAY_OPEN | ACC_MODE(user->f_flags));
+	if (err)
+		return ERR_PTR(err);
+	return dentry_open(real, user->f_flags, user->f_cred);
+}
+
+/* fcntl(F_SETFL) changes the proxy's flags only: carry them to the real file. */
+#define MOCKGPU_SYNC_FLAGS (O_APPEND | O_NONBLOCK | O_NDELAY | O_DIRECT | O_NOATIME)
+void mockgpu_sync_flags(struct file *proxy, struct file *real)
+{
+	unsigned int want = READ_ONCE(proxy->f_flags) & MOCKGPU_SYNC_FLAGS;
+
+	if (likely((READ_ONCE(real->f_flags) & MOCKGPU_SYNC_FLAGS) == want))
+		return;
+	spin_lock(&real->f_lock);
+	real->f_flags = (real->f_flags & ~MOCKGPU_SYNC_FLAGS) | want;
+	spin_unlock(&real->f_lock);
+}
+
+/*
+ * Points the vma at the real file, then lets the real driver set it up: from
+ * here on page faults go to the real driver's vm_ops, never through mockgpu.
+ */
+int mockgpu_mmap_real(struct file *real, struct vm_area_struct *vma)
+{
+	vma_set_file(vma, real);
+	return vfs_mmap(real, vma);
+}
+
+static void mockgpu_kiocb_init(struct kiocb *k, struct file *real, const struct kiocb *iocb)
+{
+	init_sync_kiocb(k, real);
+	k->ki_pos = iocb->ki_pos;
+	k->ki_flags |= iocb->ki_flags & IOCB_NOWAIT;
+}
+
+ssize_t mockgpu_read_iter_real(struct file *real, struct kiocb *iocb, struct iov_iter *to)
+{
+	struct kiocb k;
+	ssize_t ret;
+
+	mockgpu_kiocb_init(&k, real, iocb);
+	ret = real->f_op->read_iter(&k, to);
+	iocb->ki_pos = k.ki_pos;
+	return ret;
+}
+
+ssize_t mockgpu_write_iter_real(struct file *real, struct kiocb *iocb, struct iov_iter *from)
+{
+	struct kiocb k;
+	ssize_t ret;
+
+	mockgpu_kiocb_init(&k, real, iocb);
+	ret = real->f_op->write_iter(&k, from);
+	iocb->ki_pos = k.ki_pos;
+	return ret;
+}
+
+/*
+ * The real driver's kill_fasync() signals the owner of the real file, while
+ * F_SETOWN landed on the proxy: carry the owner (and F_SETSIG) over, then
+ * mirror FASYNC so that the real file's last fput cleans up after itself.
+ */
+int mockgpu_fasync_real(int fd, struct file *proxy, struct file *real, int on)
+{
+	struct fown_struct *owner = file_f_owner(proxy);
+	int err;
+
+	if (on && owner) {
+		struct pid *pid;
+		enum pid_type type;
+		int signum;
+
+		err = file_f_owner_allocate(real);
+		if (err)
+			return err;
+		read_lock_irq(&owner->lock);
+		pid = get_pid(owner->pid);
+		type = owner->pid_type;
+		signum = owner->signum;
+		read_unlock_irq(&owner->lock);
+		__f_setown(real, pid, type, 1);
+		put_pid(pid);
+		file_f_owner(real)->signum = signum;
+	}
+	err = real->f_op->fasync(fd, real, on);
+	if (err >= 0) {
+		spin_lock(&real->f_lock);
+		if (on)
+			real->f_flags |= FASYNC;
+		else
+			real->f_flags &= ~FASYNC;
+		spin_unlock(&real->f_lock);
+	}
+	return err;
+}
+
+/* Installs a new reference to @file at a fresh fd of the current task (O_CLOEXEC). */
+int mockgpu_install_fd(struct file *file)
+{
+	int fd = get_unused_fd_flags(O_CLOEXEC);
+
+	if (fd < 0)
+		return fd;
+	fd_install(fd, get_file(file));
+	return fd;
+}
+
+/*
+ * Removes the fd that mockgpu_install_fd() returned. If another thread of the
+ * task replaced it meanwhile, that file is closed as close(2) would.
+ */
+void mockgpu_remove_fd(unsigned int fd)
+{
+	struct file *f = file_close_fd(fd);
+
+	if (f)
+		filp_close(f, current->files);
+}
+
+/*
+ * A driver may make its file a stream (stream_open, nonseekable_open) or
+ * support RWF_NOWAIT: the VFS reads these bits from the proxy file, so copy them.
+ */
+#define MOCKGPU_FMODE_MIRROR (FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE | FMODE_STREAM | \
+			      FMODE_ATOMIC_POS | FMODE_NOWAIT | FMODE_CAN_ODIRECT)
+void mockgpu_mirror_fmode(struct file *proxy, const struct file *real)
+{
+	proxy->f_mode = (proxy->f_mode & ~MOCKGPU_FMODE_MIRROR) | (real->f_mode & MOCKGPU_FMODE_MIRROR);
+}
+
+/*
+ * Proxy nodes. Each target gets a char device of mockgpu's own major: a
+ * struct device (the node in /dev/mockgpu/ and /sys/class/mockgpu/) and a
+ * cdev parented to it. chrdev_open() calls the proxy's open with no global
+ * lock held (misc_open would hold misc_mtx, and a real node that is itself a
+ * misc device would then deadlock), and keeps the cdev, hence the device,
+ * hence the node and its target reference, alive while a file is open.
+ */
+struct mockgpu_node {
+	struct device dev;
+	struct cdev cdev;
+	const void *target;	/* one Arc<Target> reference, dropped on release */
+	umode_t mode;
+};
+
+static dev_t mockgpu_base;
+
+static char *mockgpu_devnode(const struct device *dev, umode_t *mode)
+{
+	const struct mockgpu_node *node = container_of(dev, struct mockgpu_node, dev);
+
+	if (mode)
+		*mode = node->mode;
+	return kasprintf(GFP_KERNEL, "mockgpu/%s", dev_name(dev));
+}
+
+static const struct class mockgpu_class = {
+	.name = "mockgpu",
+	.devnode = mockgpu_devnode,
+};
+
+int mockgpu_nodes_init(void)
+{
+	int err = alloc_chrdev_region(&mockgpu_base, 0, MOCKGPU_MINORS, "mockgpu");
+
+	if (err)
+		return err;
+	err = class_register(&mockgpu_class);
+	if (err)
+		unregister_chrdev_region(mockgpu_base, MOCKGPU_MINORS);
+	return err;
+}
+
+void mockgpu_nodes_exit(void)
+{
+	class_unregister(&mockgpu_class);
+	unregister_chrdev_region(mockgpu_base, MOCKGPU_MINORS);
+}
+
+unsigned int mockgpu_nodes_major(void)
+{
+	return MAJOR(mockgpu_base);
+}
+
+static void mockgpu_node_release(struct device *dev)
+{
+	struct mockgpu_node *node = container_of(dev, struct mockgpu_node, dev);
+
+	if (node->target)
+		mockgpu_target_put(node->target);
+	kfree(node);
+}
+
+struct mockgpu_node *mockgpu_node_add(unsigned int minor, const char *name, umode_t mode,
+				      const struct file_operations *fops, const void *target)
+{
+	struct mockgpu_node *node = kzalloc(sizeof(*node), GFP_KERNEL);
+	int err;
+
+	if (!node)
+		return ERR_PTR(-ENOMEM);
+	device_initialize(&node->dev);
+	node->dev.class = &mockgpu_class;
+	node->dev.devt = MKDEV(MAJOR(mockgpu_base), minor);
+	node->dev.release = mockgpu_node_release;
+	node->mode = mode;
+	cdev_init(&node->cdev, fops);
+	node->cdev.owner = fops->owner;
+	/* Set before the node is visible: an open may follow at once. */
+	node->target = target;
+	err = dev_set_name(&node->dev, "%s", name);
+	if (!err)
+		err = cdev_device_add(&node->cdev, &node->dev);
+	if (err) {
+		node->target = NULL;	/* the caller keeps its reference */
+		put_device(&node->dev);
+		return ERR_PTR(err);
+	}
+	return node;
+}
+
+void mockgpu_node_del(struct mockgpu_node *node)
+{
+	cdev_device_del(&node->cdev, &node->dev);
+	put_device(&node->dev);
+}
+
+const void *mockgpu_node_target(const struct inode *inode)
+{
+	return container_of(inode->i_cdev, struct mockgpu_node, cdev)->target;
+}

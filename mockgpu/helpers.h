@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C helpers of mockgpu: thin wrappers over static inline kernel functions and
+ * C-only macros. No policy lives here; mockgpu's logic is in the Rust files.
+ */
+#ifndef MOCKGPU_HELPERS_H
+#define MOCKGPU_HELPERS_H
+
+#include <linux/fs.h>
+#include <linux/path.h>
+#include <linux/types.h>
+
+struct kiocb;
+struct iov_iter;
+
+const char *mockgpu_targets_param(void);
+int mockgpu_capture_path(const char *name, struct path *out);
+void mockgpu_path_put(struct path *path);
+int mockgpu_path_info(const struct path *path, dev_t *rdev, umode_t *mode);
+struct file *mockgpu_open_probe(const struct path *real);
+const char *mockgpu_fops_module_name(const struct file_operations *fops);
+struct file *mockgpu_open_real(struct file *user, const struct path *real);
+void mockgpu_sync_flags(struct file *proxy, struct file *real);
+int mockgpu_mmap_real(struct file *real, struct vm_area_struct *vma);
+ssize_t mockgpu_read_iter_real(struct file *real, struct kiocb *iocb, struct iov_iter *to);
+ssize_t mockgpu_write_iter_real(struct file *real, struct kiocb *iocb, struct iov_iter *from);
+int mockgpu_fasync_real(int fd, struct file *proxy, struct file *real, int on);
+int mockgpu_install_fd(struct file *file);
+void mockgpu_remove_fd(unsigned int fd);
+void mockgpu_mirror_fmode(struct file *proxy, const struct file *real);
+
+/* Proxy nodes: char devices of mockgpu's own major. */
+#define MOCKGPU_MINORS 4096
+struct mockgpu_node;
+int mockgpu_nodes_init(void);
+void mockgpu_nodes_exit(void);
+unsigned int mockgpu_nodes_major(void);
+struct mockgpu_node *mockgpu_node_add(unsigned int minor, const char *name, umode_t mode,
+				      const struct file_operations *fops, const void *target);
+void mockgpu_node_del(struct mockgpu_node *node);
+const void *mockgpu_node_target(const struct inode *inode);
+/* Implemented in Rust (target.rs): drops the node's reference on its target. */
+void mockgpu_target_put(const void *target);
+
+#endif /* MOCKGPU_HELPERS_H */

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! mockgpu: kernel-level GPU sharing for containers, by device-file
+//! interception.
+//!
+//! For each real GPU node ("target") mockgpu registers a proxy node
+//! `/dev/mockgpu/<name>`, meant to be bind-mounted into containers at the
+//! real node's path. Every file operation on a proxy file is forwarded to a
+//! real file of the driver, opened for it; mmap hands the vma to the real
+//! file, so the data path never passes through mockgpu.
+//!
+//! Layout: `target.rs` (targets, registry), `proxy.rs` (the forwarding core),
+//! `real.rs` (the real node and files), `fops.rs` (the `file_operations`
+//! adapters), `control.rs` (the control node), `policy/` (pure logic, also
+//! built and tested on the host), `helpers.c` (wrappers of static inlines).
+
+use kernel::{
+    miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
+    prelude::*,
+    str::CStr,
+};
+
+mod control;
+mod ffi;
+mod fops;
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "shared verbatim with the host crate, which tests all of it; the module uses a subset"
+)]
+mod policy;
+mod proxy;
+mod real;
+mod target;
+
+use target::Registry;
+
+module! {
+    type: MockGpu,
+    name: "mockgpu",
+    authors: ["mockgpu developers"],
+    description: "GPU sharing for containers by device-file interception",
+    license: "GPL",
+}
+
+/// The loaded module.
+struct MockGpu {
+    _control: Pin<KBox<MiscDeviceRegistration<control::Control>>>,
+}
+
+/// The misc minor of the control node, once registered.
+static CONTROL_MINOR: kernel::sync::atomic::Atomic<i32> = kernel::sync::atomic::Atomic::new(-1);
+
+/// The control node's minor, if registered.
+pub(crate) fn control_minor() -> Option<u32> {
+    u32::try_from(CONTROL_MINOR.load(kernel::sync::atomic::Relaxed)).ok()
+}
+
+impl kernel::Module for MockGpu {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        // SAFETY: module init runs once, before anything else of this module.
+        unsafe {
+            fops::init_tables();
+            Registry::init()?;
+        }
+        let control = KBox::pin_init(
+            MiscDeviceRegistration::register(MiscDeviceOptions {
+                name: c"mockgpu-control",
+            }),
+            GFP_KERNEL,
+        )
+        .inspect_err(|_| {
+            // SAFETY: `init` succeeded above and nothing was added.
+            unsafe { Registry::exit() };
+        })?;
+        // SAFETY: the registration is live; `minor` was set by `misc_register`.
+        let minor = unsafe { (*control.as_raw()).minor };
+        CONTROL_MINOR.store(minor, kernel::sync::atomic::Relaxed);
+
+        // SAFETY: the helper returns the NUL-terminated parameter buffer,
+        // written only while the module loads.
+        let param = unsafe { CStr::from_char_ptr(ffi::mockgpu_targets_param()) };
+        if let Err(e) = add_targets(param) {
+            // SAFETY: `init` succeeded; no proxy file can be open while the
+            // module is still loading, so the tables are unused once the
+            // targets are gone.
+            unsafe {
+                Registry::exit();
+                fops::free_tables();
+            }
+            return Err(e);
+        }
+        pr_info!("loaded\n");
+        Ok(MockGpu { _control: control })
+    }
+}
+
+/// Sets up the targets of the `targets=` parameter (comma-separated paths).
+fn add_targets(param: &CStr) -> Result {
+    for path in param.to_bytes().split(|&b| b == b',').filter(|p| !p.is_empty()) {
+        let mut buf = [0u8; 256];
+        let Some(dst) = buf.get_mut(..path.len()) else {
+            pr_warn!("targets=: path too long\n");
+            return Err(ENAMETOOLONG);
+        };
+        dst.copy_from_slice(path);
+        // The byte after the path is a NUL: `buf` is longer than `path`.
+        let path = CStr::from_bytes_with_nul(&buf[..=path.len()]).map_err(|_| EINVAL)?;
+        Registry::add(path)?;
+    }
+    Ok(())
+}
+
+impl Drop for MockGpu {
+    fn drop(&mut self) {
+        // SAFETY: module exit, after a successful init. No proxy file is open
+        // (each would hold a reference on this module), so once the targets
+        // are gone no table is in use.
+        unsafe {
+            Registry::exit();
+            fops::free_tables();
+        }
+        pr_info!("unloaded\n");
+    }
+}

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The parts of the backends' ioctl ABIs that mockgpu decodes, mirrored from
+//! `uapi/realgpu.h` (the simulated GPU) and the kernel's `drm.h`/`drm_mode.h`.
+//! The host crate checks these layouts against the C headers.
+
+/// `_IOC_WRITE`: user space writes the argument (x86 encoding).
+pub const IOC_WRITE: u32 = 1;
+/// `_IOC_READ`: user space reads the argument back.
+pub const IOC_READ: u32 = 2;
+
+/// `_IOC(dir, ty, nr, size)`, as `include/uapi/asm-generic/ioctl.h` encodes it.
+pub const fn ioc(dir: u32, ty: u32, nr: u32, size: usize) -> u32 {
+    (dir << 30) | ((size as u32) << 16) | (ty << 8) | nr
+}
+
+/// The argument size an ioctl number encodes.
+pub const fn ioc_size(cmd: u32) -> usize {
+    ((cmd >> 16) & 0x3fff) as usize
+}
+
+/// The simulated GPU, `uapi/realgpu.h`.
+pub mod realgpu {
+    use super::{ioc, IOC_READ, IOC_WRITE};
+
+    /// `REALGPU_IOC_MAGIC`.
+    pub const MAGIC: u32 = 0xB7;
+
+    /// `struct realgpu_alloc`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Alloc {
+        /// In: bytes; out: rounded up to pages.
+        pub size: u64,
+        /// Out: per-context handle.
+        pub handle: u32,
+        /// Zero.
+        pub pad: u32,
+        /// Out: the mmap offset.
+        pub mmap_offset: u64,
+        /// Out: device-wide buffer id.
+        pub buf_id: u64,
+    }
+
+    /// `struct realgpu_free`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Free {
+        /// The handle to drop.
+        pub handle: u32,
+        /// Zero.
+        pub pad: u32,
+    }
+
+    /// `struct realgpu_submit`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Submit {
+        /// `enum realgpu_op`.
+        pub op: u32,
+        /// Source handle or 0.
+        pub src: u32,
+        /// Destination handle or 0.
+        pub dst: u32,
+        /// Zero.
+        pub flags: u32,
+        /// FILL byte.
+        pub value: u64,
+        /// Declared cost in microseconds.
+        pub cost_us: u64,
+        /// Out: the fence.
+        pub fence: u64,
+    }
+
+    /// `struct realgpu_import`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Import {
+        /// In: an fd from EXPORT.
+        pub fd: i32,
+        /// Out: the new handle.
+        pub handle: u32,
+        /// Out: the buffer's size.
+        pub size: u64,
+        /// Out: the mmap offset.
+        pub mmap_offset: u64,
+        /// Out: the device-wide buffer id.
+        pub buf_id: u64,
+    }
+
+    /// `struct realgpu_attach_peer`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct AttachPeer {
+        /// An fd of `/dev/realgpu` itself.
+        pub fd: i32,
+        /// Zero.
+        pub pad: u32,
+        /// Out: the peer context's id.
+        pub peer_ctx_id: u64,
+    }
+
+    /// `REALGPU_IOCTL_ALLOC`.
+    pub const IOCTL_ALLOC: u32 = ioc(
+        IOC_READ | IOC_WRITE,
+        MAGIC,
+        0x01,
+        core::mem::size_of::<Alloc>(),
+    );
+    /// `REALGPU_IOCTL_FREE`.
+    pub const IOCTL_FREE: u32 = ioc(IOC_WRITE, MAGIC, 0x02, core::mem::size_of::<Free>());
+    /// `REALGPU_IOCTL_SUBMIT`.
+    pub const IOCTL_SUBMIT: u32 = ioc(
+        IOC_READ | IOC_WRITE,
+        MAGIC,
+        0x03,
+        core::mem::size_of::<Submit>(),
+    );
+    /// `REALGPU_IOCTL_IMPORT`.
+    pub const IOCTL_IMPORT: u32 = ioc(
+        IOC_READ | IOC_WRITE,
+        MAGIC,
+        0x06,
+        core::mem::size_of::<Import>(),
+    );
+    /// `REALGPU_IOCTL_ATTACH_PEER`.
+    pub const IOCTL_ATTACH_PEER: u32 = ioc(
+        IOC_READ | IOC_WRITE,
+        MAGIC,
+        0x07,
+        core::mem::size_of::<AttachPeer>(),
+    );
+}
+
+/// DRM, `include/uapi/drm/drm.h` and `drm_mode.h`.
+pub mod drm {
+    use super::{ioc, IOC_READ, IOC_WRITE};
+
+    /// DRM's char device major.
+    pub const MAJOR: u32 = 226;
+    /// `DRM_IOCTL_BASE`.
+    pub const BASE: u32 = b'd' as u32;
+
+    /// `struct drm_mode_create_dumb`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct CreateDumb {
+        /// In.
+        pub height: u32,
+        /// In.
+        pub width: u32,
+        /// In: bits per pixel.
+        pub bpp: u32,
+        /// In: zero.
+        pub flags: u32,
+        /// Out.
+        pub handle: u32,
+        /// Out.
+        pub pitch: u32,
+        /// Out: bytes.
+        pub size: u64,
+    }
+
+    /// `struct drm_mode_destroy_dumb`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct DestroyDumb {
+        /// The handle.
+        pub handle: u32,
+    }
+
+    /// `struct drm_gem_close`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct GemClose {
+        /// The handle.
+        pub handle: u32,
+        /// Zero.
+        pub pad: u32,
+    }
+
+    /// `DRM_IOCTL_GEM_CLOSE`.
+    pub const IOCTL_GEM_CLOSE: u32 = ioc(IOC_WRITE, BASE, 0x09, core::mem::size_of::<GemClose>());
+    /// `DRM_IOCTL_MODE_CREATE_DUMB`.
+    pub const IOCTL_MODE_CREATE_DUMB: u32 = ioc(
+        IOC_READ | IOC_WRITE,
+        BASE,
+        0xB2,
+        core::mem::size_of::<CreateDumb>(),
+    );
+    /// `DRM_IOCTL_MODE_DESTROY_DUMB`.
+    pub const IOCTL_MODE_DESTROY_DUMB: u32 = ioc(
+        IOC_READ | IOC_WRITE,
+        BASE,
+        0xB4,
+        core::mem::size_of::<DestroyDumb>(),
+    );
+}
+
+/// mockgpu's own control ABI, `uapi/mockgpu.h`.
+pub mod control {
+    use super::{ioc, IOC_READ, IOC_WRITE};
+
+    /// `MOCKGPU_ABI_VERSION`.
+    pub const ABI_VERSION: u32 = 1;
+    /// `MOCKGPU_IOC_MAGIC`.
+    pub const MAGIC: u32 = 0xB8;
+    /// `MOCKGPU_PATH_MAX`.
+    pub const PATH_MAX: usize = 256;
+    /// `MOCKGPU_NAME_MAX`.
+    pub const NAME_MAX: usize = 64;
+
+    /// `struct mockgpu_hdr`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Hdr {
+        /// The caller's ABI version.
+        pub version: u32,
+        /// The size of the whole request.
+        pub size: u32,
+    }
+
+    /// `struct mockgpu_target_add`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug)]
+    pub struct TargetAdd {
+        /// Version and size.
+        pub hdr: Hdr,
+        /// In: the real node's path, NUL-terminated.
+        pub path: [u8; PATH_MAX],
+        /// Out: the target's name.
+        pub name: [u8; NAME_MAX],
+    }
+
+    /// `struct mockgpu_target_remove`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug)]
+    pub struct TargetRemove {
+        /// Version and size.
+        pub hdr: Hdr,
+        /// In: the target's name, NUL-terminated.
+        pub name: [u8; NAME_MAX],
+    }
+
+    /// `MOCKGPU_IOCTL_TARGET_ADD`.
+    pub const IOCTL_TARGET_ADD: u32 = ioc(
+        IOC_READ | IOC_WRITE,
+        MAGIC,
+        0x00,
+        core::mem::size_of::<TargetAdd>(),
+    );
+    /// `MOCKGPU_IOCTL_TARGET_REMOVE`.
+    pub const IOCTL_TARGET_REMOVE: u32 =
+        ioc(IOC_WRITE, MAGIC, 0x01, core::mem::size_of::<TargetRemove>());
+
+    /// Why a request is refused before anything is done.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum HdrError {
+        /// Another ABI version (`EPROTO`).
+        Version,
+        /// The size is not the request's (`EINVAL`).
+        Size,
+    }
+
+    /// Checks a request header against the request type's size.
+    pub fn check_hdr(hdr: &Hdr, expected_size: usize) -> Result<(), HdrError> {
+        if hdr.version != ABI_VERSION {
+            Err(HdrError::Version)
+        } else if hdr.size as usize != expected_size {
+            Err(HdrError::Size)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The NUL-terminated string at the start of `buf` (without the NUL), or
+    /// `None` if `buf` has no NUL or the string is empty.
+    pub fn c_string(buf: &[u8]) -> Option<&[u8]> {
+        let end = buf.iter().position(|&b| b == 0)?;
+        (end > 0).then(|| &buf[..end])
+    }
+}

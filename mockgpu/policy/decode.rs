@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Decoding tables: what each ioctl of a backend does to a tenant's device
+//! memory and compute, keyed by ioctl number. An ioctl the table does not know
+//! is [`Effect::None`] and follows the target's ioctl policy.
+//!
+//! The kernel side copies the first [`ARG_MAX`] bytes of a decoded ioctl's
+//! argument, asks [`Effect`] what to charge, and records the handles the
+//! driver returns. Everything here works on that byte copy, so it is tested
+//! on the host.
+
+use core::mem::offset_of;
+
+use super::abi::{drm, ioc_size, realgpu};
+use super::backend::Backend;
+
+/// The longest argument prefix a decoder reads.
+pub const ARG_MAX: usize = 64;
+/// Page size used to round estimated sizes.
+pub const PAGE_SIZE: u64 = 4096;
+
+/// Where an allocation's size comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeSource {
+    /// A `u64` at this offset of the argument (rounded up to pages).
+    U64At(usize),
+    /// A DRM dumb buffer: `width * ceil(bpp / 8) * height`, page-rounded.
+    Dumb,
+}
+
+/// How to release a handle again: the backend's free ioctl and where its
+/// argument takes the handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FreeCmd {
+    /// The ioctl number.
+    pub cmd: u32,
+    /// Offset of the `u32` handle in its argument.
+    pub handle_at: usize,
+    /// Size of its argument.
+    pub size: usize,
+}
+
+/// What an ioctl does to device memory or compute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Nothing mockgpu accounts.
+    None,
+    /// Allocates: reserve the size before the driver runs; on success the
+    /// driver wrote the handle (`u32`), the real size (`u64`) and, if the
+    /// backend has them, a device-wide buffer id (`u64`).
+    Alloc {
+        /// Where the size comes from.
+        size: SizeSource,
+        /// Output: the handle.
+        handle_at: usize,
+        /// Output: the driver's size.
+        size_out_at: usize,
+        /// Output: the buffer id, if any.
+        id_at: Option<usize>,
+        /// How to undo it.
+        free: FreeCmd,
+    },
+    /// Imports a shared buffer: charged after the driver answers (by its
+    /// size), unless the tenant already holds that buffer id.
+    Import {
+        /// Output: the handle.
+        handle_at: usize,
+        /// Output: the size.
+        size_out_at: usize,
+        /// Output: the buffer id.
+        id_at: usize,
+        /// How to undo it.
+        free: FreeCmd,
+    },
+    /// Frees the handle (`u32`) at this offset.
+    Free {
+        /// The handle's offset.
+        handle_at: usize,
+    },
+    /// Submits a job whose declared cost in µs is the `u64` at this offset.
+    Submit {
+        /// The cost's offset.
+        cost_at: usize,
+    },
+}
+
+const REALGPU_FREE: FreeCmd = FreeCmd {
+    cmd: realgpu::IOCTL_FREE,
+    handle_at: offset_of!(realgpu::Free, handle),
+    size: core::mem::size_of::<realgpu::Free>(),
+};
+
+const DRM_FREE: FreeCmd = FreeCmd {
+    cmd: drm::IOCTL_GEM_CLOSE,
+    handle_at: offset_of!(drm::GemClose, handle),
+    size: core::mem::size_of::<drm::GemClose>(),
+};
+
+/// The decoding table of a backend.
+pub fn effect(backend: Backend, cmd: u32) -> Effect {
+    match (backend, cmd) {
+        (Backend::RealGpu, realgpu::IOCTL_ALLOC) => Effect::Alloc {
+            size: SizeSource::U64At(offset_of!(realgpu::Alloc, size)),
+            handle_at: offset_of!(realgpu::Alloc, handle),
+            size_out_at: offset_of!(realgpu::Alloc, size),
+            id_at: Some(offset_of!(realgpu::Alloc, buf_id)),
+            free: REALGPU_FREE,
+        },
+        (Backend::RealGpu, realgpu::IOCTL_IMPORT) => Effect::Import {
+            handle_at: offset_of!(realgpu::Import, handle),
+            size_out_at: offset_of!(realgpu::Import, size),
+            id_at: offset_of!(realgpu::Import, buf_id),
+            free: REALGPU_FREE,
+        },
+        (Backend::RealGpu, realgpu::IOCTL_FREE) => Effect::Free {
+            handle_at: offset_of!(realgpu::Free, handle),
+        },
+        (Backend::RealGpu, realgpu::IOCTL_SUBMIT) => Effect::Submit {
+            cost_at: offset_of!(realgpu::Submit, cost_us),
+        },
+        (Backend::Drm, drm::IOCTL_MODE_CREATE_DUMB) => Effect::Alloc {
+            size: SizeSource::Dumb,
+            handle_at: offset_of!(drm::CreateDumb, handle),
+            size_out_at: offset_of!(drm::CreateDumb, size),
+            id_at: None,
+            free: DRM_FREE,
+        },
+        (Backend::Drm, drm::IOCTL_MODE_DESTROY_DUMB) => Effect::Free {
+            handle_at: offset_of!(drm::DestroyDumb, handle),
+        },
+        (Backend::Drm, drm::IOCTL_GEM_CLOSE) => Effect::Free {
+            handle_at: offset_of!(drm::GemClose, handle),
+        },
+        _ => Effect::None,
+    }
+}
+
+/// The bytes of the argument a decoder needs: the ioctl's encoded size,
+/// at most [`ARG_MAX`].
+pub fn arg_len(cmd: u32) -> usize {
+    ioc_size(cmd).min(ARG_MAX)
+}
+
+/// Reads a `u32` at `at` of `arg` (native endian), if in bounds.
+pub fn read_u32(arg: &[u8], at: usize) -> Option<u32> {
+    let b = arg.get(at..at.checked_add(4)?)?;
+    Some(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Reads a `u64` at `at` of `arg` (native endian), if in bounds.
+pub fn read_u64(arg: &[u8], at: usize) -> Option<u64> {
+    let b = arg.get(at..at.checked_add(8)?)?;
+    let mut v = [0u8; 8];
+    v.copy_from_slice(b);
+    Some(u64::from_ne_bytes(v))
+}
+
+/// Rounds up to whole pages; `None` on overflow.
+pub fn page_align(size: u64) -> Option<u64> {
+    size.checked_add(PAGE_SIZE - 1)
+        .map(|s| s & !(PAGE_SIZE - 1))
+}
+
+/// The size to reserve for an allocation before the driver runs: `None` if
+/// it overflows (the caller answers `EINVAL`). A zero size reserves nothing
+/// (the driver refuses it itself).
+pub fn reserve_size(source: SizeSource, arg: &[u8]) -> Option<u64> {
+    match source {
+        SizeSource::U64At(at) => page_align(read_u64(arg, at)?),
+        SizeSource::Dumb => {
+            let at_h = offset_of!(drm::CreateDumb, height);
+            let at_w = offset_of!(drm::CreateDumb, width);
+            let at_bpp = offset_of!(drm::CreateDumb, bpp);
+            let cpp = u64::from(read_u32(arg, at_bpp)?).div_ceil(8);
+            let pitch = u64::from(read_u32(arg, at_w)?).checked_mul(cpp)?;
+            page_align(pitch.checked_mul(u64::from(read_u32(arg, at_h)?))?)
+        }
+    }
+}

@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A proxy file: what one `open` of a proxy node creates. It owns one real
+//! file, opened with the caller's flags and credentials, and forwards every
+//! operation to it, returning the real driver's results unchanged.
+
+use kernel::{
+    bindings,
+    ffi::{c_char, c_int, c_ulong},
+    fs::LocalFile,
+    prelude::*,
+    sync::Arc,
+    uaccess::{UserPtr, UserSlice},
+};
+
+use crate::{
+    ffi, fops,
+    real::RealFile,
+    target::Target,
+};
+
+/// The state of one open proxy file.
+pub(crate) struct ProxyFile {
+    target: Arc<Target>,
+    real: RealFile,
+}
+
+impl ProxyFile {
+    /// Opens the real node for the proxy file `file` of `target`.
+    ///
+    /// # Safety
+    ///
+    /// `file` is being opened (inside its `open` file operation).
+    pub(crate) unsafe fn open(target: Arc<Target>, file: *mut bindings::file) -> Result<KBox<Self>> {
+        // SAFETY: `file` is being opened (the safety requirements).
+        let real = unsafe { target.node().open_for(file) }?;
+        // SAFETY: as above; nobody else sees `file` yet.
+        unsafe { real.mirror_fmode_to(file) };
+        KBox::new(ProxyFile { target, real }, GFP_KERNEL).map_err(Into::into)
+    }
+
+    /// The real file behind this proxy file.
+    pub(crate) fn real(&self) -> &RealFile {
+        &self.real
+    }
+}
+
+/// The forwarded file operations. Each takes the proxy `file` it was called on.
+impl ProxyFile {
+    /// `unlocked_ioctl`.
+    ///
+    /// # Safety
+    ///
+    /// `file` is this proxy's open file.
+    #[inline]
+    pub(crate) unsafe fn ioctl(&self, file: *mut bindings::file, cmd: u32, arg: usize) -> isize {
+        // SAFETY: `file` is valid (the safety requirements).
+        unsafe { self.real.sync_flags_from(file) };
+        match self.target.backend().device_fd_arg(cmd) {
+            None => self.real.ioctl(cmd, arg),
+            Some(offset) => self
+                .ioctl_with_device_fd(cmd, arg, offset)
+                .unwrap_or_else(|e| e.to_errno() as isize),
+        }
+    }
+
+    /// `compat_ioctl`.
+    ///
+    /// # Safety
+    ///
+    /// `file` is this proxy's open file.
+    pub(crate) unsafe fn compat_ioctl(&self, file: *mut bindings::file, cmd: u32, arg: usize) -> isize {
+        // SAFETY: `file` is valid (the safety requirements).
+        unsafe { self.real.sync_flags_from(file) };
+        self.real.compat_ioctl(cmd, arg)
+    }
+
+    /// `mmap`: the vma is pointed at the real file before the real driver
+    /// sets it up, so page faults never enter mockgpu.
+    ///
+    /// # Safety
+    ///
+    /// `vma` is a new vma being mapped for this proxy's file, under the mmap lock.
+    pub(crate) unsafe fn mmap(&self, vma: *mut bindings::vm_area_struct) -> c_int {
+        // SAFETY: `vma` is valid (the safety requirements); the real file is open.
+        unsafe { ffi::mockgpu_mmap_real(self.real.as_ptr(), vma) }
+    }
+
+    /// `poll`: the wait queues registered are the real driver's.
+    ///
+    /// # Safety
+    ///
+    /// `file` is this proxy's open file and `wait` the caller's poll table.
+    pub(crate) unsafe fn poll(
+        &self,
+        file: *mut bindings::file,
+        wait: *mut bindings::poll_table_struct,
+    ) -> bindings::__poll_t {
+        // SAFETY: `file` is valid (the safety requirements).
+        unsafe { self.real.sync_flags_from(file) };
+        match self.real.fops().poll {
+            // SAFETY: the real file is open; `wait` is valid for the call.
+            Some(f) => unsafe { f(self.real.as_ptr(), wait) },
+            None => bindings::POLLERR,
+        }
+    }
+
+    /// `read`, with the proxy file's position.
+    ///
+    /// # Safety
+    ///
+    /// `file` is this proxy's open file, `buf` a user pointer, `pos` valid.
+    pub(crate) unsafe fn read(
+        &self,
+        file: *mut bindings::file,
+        buf: *mut c_char,
+        count: usize,
+        pos: *mut bindings::loff_t,
+    ) -> isize {
+        // SAFETY: `file` is valid (the safety requirements).
+        unsafe { self.real.sync_flags_from(file) };
+        match self.real.fops().read {
+            // SAFETY: the real file is open; `buf` and `pos` are the VFS's.
+            Some(f) => unsafe { f(self.real.as_ptr(), buf, count, pos) },
+            None => EINVAL.to_errno() as isize,
+        }
+    }
+
+    /// `write`, with the proxy file's position.
+    ///
+    /// # Safety
+    ///
+    /// `file` is this proxy's open file, `buf` a user pointer, `pos` valid.
+    pub(crate) unsafe fn write(
+        &self,
+        file: *mut bindings::file,
+        buf: *const c_char,
+        count: usize,
+        pos: *mut bindings::loff_t,
+    ) -> isize {
+        // SAFETY: `file` is valid (the safety requirements).
+        unsafe { self.real.sync_flags_from(file) };
+        match self.real.fops().write {
+            // SAFETY: the real file is open; `buf` and `pos` are the VFS's.
+            Some(f) => unsafe { f(self.real.as_ptr(), buf, count, pos) },
+            None => EINVAL.to_errno() as isize,
+        }
+    }
+
+    /// `read_iter`.
+    ///
+    /// # Safety
+    ///
+    /// `file` is this proxy's open file; `iocb` and `to` are the VFS's for it.
+    pub(crate) unsafe fn read_iter(
+        &self,
+        file: *mut bindings::file,
+        iocb: *mut bindings::kiocb,
+        to: *mut bindings::iov_iter,
+    ) -> isize {
+        // SAFETY: `file` is valid (the safety requirements).
+        unsafe { self.real.sync_flags_from(file) };
+        if self.real.fops().read_iter.is_none() {
+            return EINVAL.to_errno() as isize;
+        }
+        // SAFETY: the real file is open and has `read_iter`; `iocb`/`to` are valid.
+        unsafe { ffi::mockgpu_read_iter_real(self.real.as_ptr(), iocb, to) }
+    }
+
+    /// `write_iter`.
+    ///
+    /// # Safety
+    ///
+    /// `file` is this proxy's open file; `iocb` and `from` are the VFS's for it.
+    pub(crate) unsafe fn write_iter(
+        &self,
+        file: *mut bindings::file,
+        iocb: *mut bindings::kiocb,
+        from: *mut bindings::iov_iter,
+    ) -> isize {
+        // SAFETY: `file` is valid (the safety requirements).
+        unsafe { self.real.sync_flags_from(file) };
+        if self.real.fops().write_iter.is_none() {
+            return EINVAL.to_errno() as isize;
+        }
+        // SAFETY: the real file is open and has `write_iter`; `iocb`/`from` are valid.
+        unsafe { ffi::mockgpu_write_iter_real(self.real.as_ptr(), iocb, from) }
+    }
+
+    /// `llseek`: the real file seeks from the proxy file's position, and the
+    /// proxy file takes the result.
+    ///
+    /// # Safety
+    ///
+    /// `file` is this proxy's open file; the caller serializes its position.
+    pub(crate) unsafe fn llseek(
+        &self,
+        file: *mut bindings::file,
+        offset: bindings::loff_t,
+        whence: c_int,
+    ) -> bindings::loff_t {
+        let Some(f) = self.real.fops().llseek else {
+            return ESPIPE.to_errno().into();
+        };
+        let real = self.real.as_ptr();
+        // SAFETY: the caller serializes the proxy file's position, and the real
+        // file's position is used by no one but this proxy file.
+        unsafe { (*real).f_pos = (*file).f_pos };
+        // SAFETY: the real file is open.
+        let ret = unsafe { f(real, offset, whence) };
+        if ret >= 0 {
+            // SAFETY: as above.
+            unsafe { (*file).f_pos = (*real).f_pos };
+        }
+        ret
+    }
+
+    /// `flush`, called on every close of an fd of the proxy file.
+    ///
+    /// # Safety
+    ///
+    /// `id` is the VFS's owner id for this close.
+    pub(crate) unsafe fn flush(&self, id: bindings::fl_owner_t) -> c_int {
+        match self.real.fops().flush {
+            // SAFETY: the real file is open.
+            Some(f) => unsafe { f(self.real.as_ptr(), id) },
+            None => 0,
+        }
+    }
+
+    /// `fasync`: the real driver signals the proxy file's owner.
+    ///
+    /// # Safety
+    ///
+    /// `file` is this proxy's open file.
+    pub(crate) unsafe fn fasync(&self, fd: c_int, file: *mut bindings::file, on: c_int) -> c_int {
+        if self.real.fops().fasync.is_none() {
+            return 0;
+        }
+        // SAFETY: both files are open and the real one implements `fasync`.
+        unsafe { ffi::mockgpu_fasync_real(fd, file, self.real.as_ptr(), on) }
+    }
+
+    /// `get_unmapped_area`: the real driver picks the address (e.g. DRM's
+    /// huge-page alignment).
+    ///
+    /// # Safety
+    ///
+    /// Called under the VFS contract of `get_unmapped_area`.
+    pub(crate) unsafe fn get_unmapped_area(
+        &self,
+        addr: c_ulong,
+        len: c_ulong,
+        pgoff: c_ulong,
+        flags: c_ulong,
+    ) -> c_ulong {
+        match self.real.fops().get_unmapped_area {
+            // SAFETY: the real file is open.
+            Some(f) => unsafe { f(self.real.as_ptr(), addr, len, pgoff, flags) },
+            None => ENODEV.to_errno() as c_ulong,
+        }
+    }
+
+    /// `show_fdinfo`: the real driver's fdinfo (e.g. DRM's client id).
+    ///
+    /// # Safety
+    ///
+    /// `m` is the seq_file being written for this proxy's file.
+    pub(crate) unsafe fn show_fdinfo(&self, m: *mut bindings::seq_file) {
+        if let Some(f) = self.real.fops().show_fdinfo {
+            // SAFETY: the real file is open and `m` valid for the call.
+            unsafe { f(m, self.real.as_ptr()) }
+        }
+    }
+}
+
+/// Translation of fds inside ioctl arguments.
+impl ProxyFile {
+    /// Forwards an ioctl whose argument carries, at `offset`, an fd the real
+    /// driver requires to be its own. If that fd is a mockgpu proxy file, the
+    /// driver is shown a temporary fd of the proxy's real file instead, and the
+    /// caller's argument gets its own fd back afterwards. Any other fd is left
+    /// for the driver to judge (and refuse) as it would directly.
+    fn ioctl_with_device_fd(&self, cmd: u32, arg: usize, offset: usize) -> Result<isize> {
+        let field = UserPtr::from_addr(arg).wrapping_byte_add(offset);
+        let size = core::mem::size_of::<i32>();
+        let user_fd: i32 = UserSlice::new(field, size).reader().read()?;
+        let Some(peer) = proxy_file_of_fd(user_fd) else {
+            return Ok(self.real.ioctl(cmd, arg));
+        };
+        // SAFETY: `peer` is an open proxy file (checked by `proxy_file_of_fd`)
+        // that we hold a reference on until the end of this function.
+        let peer_real = unsafe { proxy_of(&peer) }.real().as_ptr();
+        // SAFETY: `peer_real` is an open file (the peer holds it).
+        let tmp = unsafe { ffi::mockgpu_install_fd(peer_real) };
+        if tmp < 0 {
+            return Err(Error::from_errno(tmp));
+        }
+        let ret = match UserSlice::new(field, size).writer().write(&tmp) {
+            Ok(()) => {
+                let ret = self.real.ioctl(cmd, arg);
+                // The driver may have written its outputs; restore only the fd.
+                UserSlice::new(field, size).writer().write(&user_fd).map(|()| ret)
+            }
+            Err(e) => Err(e),
+        };
+        // SAFETY: `tmp` was installed by `mockgpu_install_fd` above.
+        unsafe { ffi::mockgpu_remove_fd(tmp as u32) };
+        ret
+    }
+}
+
+/// The proxy file open at `fd` of the current task, if it is one.
+fn proxy_file_of_fd(fd: i32) -> Option<ARefLocal> {
+    let fd = u32::try_from(fd).ok()?;
+    let file = LocalFile::fget(fd).ok()?;
+    // SAFETY: `fget` returned an open file we hold a reference on.
+    unsafe { fops::is_proxy(file.as_ptr()) }.then_some(file)
+}
+
+type ARefLocal = kernel::sync::aref::ARef<LocalFile>;
+
+/// The proxy state of another open proxy file.
+///
+/// # Safety
+///
+/// `file` is an open proxy file (see [`fops::is_proxy`]) and stays referenced
+/// for the returned borrow.
+unsafe fn proxy_of(file: &LocalFile) -> &ProxyFile {
+    // SAFETY: an open proxy file's `private_data` is its `ProxyFile`, alive
+    // while the file is referenced.
+    unsafe { &*(*file.as_ptr()).private_data.cast::<ProxyFile>() }
+}

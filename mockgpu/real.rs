@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The real device behind a proxy: its node, captured once when the target is
+//! set up, and the files opened from it, one per proxy file.
+//!
+//! This file and `fops.rs` are the only places that touch the real driver's
+//! `file_operations`; everything above them is safe Rust.
+
+use core::ptr::NonNull;
+
+use kernel::{
+    bindings,
+    error::{from_err_ptr, to_result},
+    ffi::c_ulong,
+    fs::File,
+    prelude::*,
+    str::CStr,
+    sync::aref::ARef,
+};
+
+use crate::ffi;
+
+/// A real char device node, captured by path when a target is set up, and
+/// never looked up by path again: inside a container that path is the proxy.
+///
+/// # Invariants
+///
+/// `path` holds a reference (`path_get`) on the mount and dentry of a char
+/// device inode, released in `Drop`. `rdev` and `mode` are that inode's.
+pub(crate) struct RealNode {
+    path: bindings::path,
+    rdev: bindings::dev_t,
+    mode: bindings::umode_t,
+}
+
+// SAFETY: `path` only holds references on refcounted VFS objects that any
+// thread may use and release; it is never mutated after construction.
+unsafe impl Send for RealNode {}
+// SAFETY: shared access only reads `path` (to open the node), which the VFS
+// allows concurrently.
+unsafe impl Sync for RealNode {}
+
+impl RealNode {
+    /// Resolves `name` in the caller's namespace; it must be a char device.
+    pub(crate) fn capture(name: &CStr) -> Result<Self> {
+        let mut path = bindings::path {
+            mnt: core::ptr::null_mut(),
+            dentry: core::ptr::null_mut(),
+        };
+        // SAFETY: `name` is NUL-terminated and `path` is valid for writes.
+        to_result(unsafe { ffi::mockgpu_capture_path(name.as_char_ptr(), &mut path) })?;
+        // INVARIANT: `kern_path` succeeded, so `path` holds a reference; `rdev`
+        // and `mode` are filled in below before the node is returned.
+        let mut node = RealNode {
+            path,
+            rdev: 0,
+            mode: 0,
+        };
+        // SAFETY: `node.path` is a valid, referenced path; the outputs are writable.
+        to_result(unsafe {
+            ffi::mockgpu_path_info(&node.path, &mut node.rdev, &mut node.mode)
+        })?;
+        Ok(node)
+    }
+
+    /// The device number of the real node.
+    pub(crate) fn rdev(&self) -> bindings::dev_t {
+        self.rdev
+    }
+
+    /// The permission bits of the real node.
+    pub(crate) fn permissions(&self) -> bindings::umode_t {
+        self.mode & 0o777
+    }
+
+    /// Opens the real node for the proxy file `user`, with its flags and
+    /// credentials; the real driver's own open and permission checks apply.
+    ///
+    /// # Safety
+    ///
+    /// `user` is a file being opened (inside its `open` file operation).
+    pub(crate) unsafe fn open_for(&self, user: *mut bindings::file) -> Result<RealFile> {
+        // SAFETY: `user` is valid by the safety requirements and `self.path`
+        // is a referenced path by the type invariants.
+        let raw = from_err_ptr(unsafe { ffi::mockgpu_open_real(user, &self.path) })?;
+        let raw = NonNull::new(raw.cast::<File>()).ok_or(ENODEV)?;
+        // SAFETY: `mockgpu_open_real` returned a new file whose reference we
+        // now own; `File` is a transparent wrapper of `struct file`.
+        let file = unsafe { ARef::from_raw(raw) };
+        // INVARIANT: `file` is an open file of the real node that we own a reference on.
+        Ok(RealFile { file })
+    }
+}
+
+impl RealNode {
+    /// Opens the real node as the current task (the operator setting up the
+    /// target), to learn which driver and file operations are behind it.
+    pub(crate) fn open_probe(&self) -> Result<RealFile> {
+        // SAFETY: `self.path` is a referenced path by the type invariants.
+        let raw = from_err_ptr(unsafe { ffi::mockgpu_open_probe(&self.path) })?;
+        let raw = NonNull::new(raw.cast::<File>()).ok_or(ENODEV)?;
+        // SAFETY: a new file whose reference we now own.
+        let file = unsafe { ARef::from_raw(raw) };
+        // INVARIANT: an open file of the real node, referenced.
+        Ok(RealFile { file })
+    }
+}
+
+impl Drop for RealNode {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariants `path` holds a reference, dropped once here.
+        unsafe { ffi::mockgpu_path_put(&mut self.path) };
+    }
+}
+
+/// An open file of the real driver, owned by one proxy file.
+///
+/// # Invariants
+///
+/// `file` is open and referenced; its `f_op` is the real driver's table,
+/// which stays valid while the file is open (an open file pins its driver's
+/// module).
+pub(crate) struct RealFile {
+    file: ARef<File>,
+}
+
+impl RealFile {
+    /// The raw `struct file` of the real driver.
+    #[inline]
+    pub(crate) fn as_ptr(&self) -> *mut bindings::file {
+        self.file.as_ptr()
+    }
+
+    /// The real driver's file operations.
+    #[inline]
+    pub(crate) fn fops(&self) -> &bindings::file_operations {
+        // SAFETY: by the type invariants the file is open, so `f_op` points to
+        // the driver's table, valid for as long as `self` holds the file.
+        unsafe { &*(*self.as_ptr()).f_op }
+    }
+
+    /// Carries the proxy file's `F_SETFL` flags (`O_NONBLOCK`, ...) over.
+    ///
+    /// # Safety
+    ///
+    /// `proxy` is a valid file for the duration of the call.
+    #[inline]
+    pub(crate) unsafe fn sync_flags_from(&self, proxy: *mut bindings::file) {
+        // SAFETY: both files are valid (the caller's guarantee and the invariants).
+        unsafe { ffi::mockgpu_sync_flags(proxy, self.as_ptr()) }
+    }
+
+    /// Copies the VFS mode bits of the real file to the proxy file.
+    ///
+    /// # Safety
+    ///
+    /// `proxy` is a file being opened (inside its `open` file operation).
+    pub(crate) unsafe fn mirror_fmode_to(&self, proxy: *mut bindings::file) {
+        // SAFETY: both files are valid and nobody else sees `proxy` yet.
+        unsafe { ffi::mockgpu_mirror_fmode(proxy, self.as_ptr()) }
+    }
+
+    /// `unlocked_ioctl` of the real driver, its result unchanged.
+    #[inline]
+    pub(crate) fn ioctl(&self, cmd: u32, arg: usize) -> isize {
+        match self.fops().unlocked_ioctl {
+            // SAFETY: the file is open (invariants); the driver validates `cmd`
+            // and treats `arg` as an untrusted user value, as for ioctl(2).
+            Some(f) => unsafe { f(self.as_ptr(), cmd, arg as c_ulong) as isize },
+            None => ENOTTY.to_errno() as isize,
+        }
+    }
+
+    /// `compat_ioctl` of the real driver, its result unchanged.
+    pub(crate) fn compat_ioctl(&self, cmd: u32, arg: usize) -> isize {
+        match self.fops().compat_ioctl {
+            // SAFETY: as for `ioctl`.
+            Some(f) => unsafe { f(self.as_ptr(), cmd, arg as c_ulong) as isize },
+            // What the VFS expects from a driver without a compat handler.
+            None => ENOIOCTLCMD.to_errno() as isize,
+        }
+    }
+}

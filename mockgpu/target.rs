@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Targets: the real devices mockgpu proxies, each with its proxy node
+//! `/dev/mockgpu/<name>`, and the registry of them.
+//!
+//! A target is set up by path, once (the `targets=` parameter at load, or the
+//! control node at run time): the real node is captured then and never looked
+//! up by path again. Setup opens the real node once, as the operator, to learn
+//! which file operations its driver implements; the proxy node then offers
+//! exactly those (see `fops.rs`).
+//!
+//! Proxy nodes are char devices of mockgpu's own major (`helpers.c`). The
+//! node owns one reference on its target (given in [`Registry::add`], dropped
+//! by [`mockgpu_target_put`] when the node's device is released). An open file
+//! keeps the node alive (`chrdev_open` holds its cdev), and takes its own
+//! target reference, so removing a target leaves open files working; new
+//! opens of the removed node fail in `chrdev_open` (`ENXIO`).
+
+use kernel::{
+    bindings,
+    error::from_err_ptr,
+    ffi::c_void,
+    prelude::*,
+    str::{CStr, CString},
+    sync::{Arc, ArcBorrow},
+};
+
+use crate::{
+    ffi::{self, MockgpuNode, MINORS},
+    fops,
+    policy::backend::Backend,
+    real::RealNode,
+};
+
+/// `MISC_MAJOR`: the control node is a misc device.
+const MISC_MAJOR: u32 = 10;
+/// Longest target name (the real node's last path component).
+pub(crate) const NAME_MAX: usize = 63;
+
+/// A proxied real device.
+pub(crate) struct Target {
+    name: CString,
+    node: RealNode,
+    backend: Backend,
+    /// The proxy table, valid until module exit (see `fops.rs`).
+    fops: *const bindings::file_operations,
+}
+
+// SAFETY: `fops` points to an immutable table valid until module exit; the
+// other fields are immutable after construction and themselves `Send`.
+unsafe impl Send for Target {}
+// SAFETY: as above; shared access only reads.
+unsafe impl Sync for Target {}
+
+impl Target {
+    /// Captures the real node at `path` and prepares its proxy.
+    fn new(path: &CStr) -> Result<Arc<Self>> {
+        let node = RealNode::capture(path).inspect_err(|e| {
+            pr_warn!("target {}: cannot use it: {:?}\n", path, e);
+        })?;
+        if is_own_node(node.rdev()) {
+            pr_warn!("target {}: is a mockgpu node\n", path);
+            return Err(ELOOP);
+        }
+        let name = last_component(path.to_bytes());
+        if name.is_empty() || name.len() > NAME_MAX {
+            pr_warn!("target {}: bad node name\n", path);
+            return Err(EINVAL);
+        }
+        let mut buf = [0u8; NAME_MAX + 1];
+        buf[..name.len()].copy_from_slice(name);
+        // `buf` holds `name` and at least one NUL after it.
+        let name = CStr::from_bytes_until_nul(&buf).map_err(|_| EINVAL)?.to_cstring()?;
+        let (backend, fops) = probe(path, &node)?;
+        Ok(Arc::new(
+            Target {
+                name,
+                node,
+                backend,
+                fops,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// The target's name: the real node's last path component.
+    pub(crate) fn name(&self) -> &CStr {
+        &self.name
+    }
+
+    /// The captured real node.
+    pub(crate) fn node(&self) -> &RealNode {
+        &self.node
+    }
+
+    /// The detected backend.
+    #[inline]
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The target of the proxy node `inode` is being opened through.
+    ///
+    /// # Safety
+    ///
+    /// `inode` is an inode of mockgpu's major inside `chrdev_open`, which
+    /// holds the node (and so its target reference) for `'a`.
+    pub(crate) unsafe fn from_inode<'a>(inode: *const bindings::inode) -> ArcBorrow<'a, Target> {
+        // SAFETY: `inode->i_cdev` is a node's cdev (the safety requirements).
+        let target = unsafe { ffi::mockgpu_node_target(inode) }.cast::<Target>();
+        // SAFETY: the node owns a reference from `Arc::into_raw` (module
+        // documentation), alive for `'a`.
+        unsafe { ArcBorrow::from_raw(target) }
+    }
+}
+
+/// Drops a node's reference on its target; called when the node's device is
+/// released.
+///
+/// # Safety
+///
+/// `target` is the reference given to `mockgpu_node_add`, dropped once.
+#[no_mangle]
+unsafe extern "C" fn mockgpu_target_put(target: *const c_void) {
+    // SAFETY: the reference came from `Arc::into_raw` (the safety requirements).
+    drop(unsafe { Arc::from_raw(target.cast::<Target>()) });
+}
+
+/// Opens the real node once, as the operator, to learn its driver and file
+/// operations, and returns the backend and the proxy table for it.
+fn probe(path: &CStr, node: &RealNode) -> Result<(Backend, *const bindings::file_operations)> {
+    let real = node.open_probe().inspect_err(|e| {
+        pr_warn!("target {}: cannot open it: {:?}\n", path, e);
+    })?;
+    let fops = real.fops();
+    // SAFETY: `fops` is the driver's table of an open file (so its module is
+    // pinned); the helper returns its owner's NUL-terminated name or "".
+    let module = unsafe { CStr::from_char_ptr(ffi::mockgpu_fops_module_name(fops)) };
+    let backend = Backend::detect(module.to_bytes(), major(node.rdev()));
+    if fops::OpSet::unforwarded(fops) {
+        pr_info!(
+            "target {}: driver {} has operations mockgpu does not forward (io_uring, splice, fsync, locks)\n",
+            path,
+            module
+        );
+    }
+    Ok((backend, fops::table_for(fops)?))
+}
+
+/// A registered target and its node.
+struct Entry {
+    target: Arc<Target>,
+    node: *mut MockgpuNode,
+    minor: u32,
+}
+
+// SAFETY: `node` is only used under the registry lock, to delete the node once.
+unsafe impl Send for Entry {}
+
+/// The registry state.
+struct Targets {
+    entries: KVec<Entry>,
+    next_minor: u32,
+}
+
+/// The registry of targets. Only setup and removal take its lock; the data
+/// path, open included, never does.
+pub(crate) struct Registry;
+
+kernel::sync::global_lock! {
+    // SAFETY: `Registry::init` initializes it in module init, before any use.
+    unsafe(uninit) static TARGETS: Mutex<Targets> = Targets { entries: KVec::new(), next_minor: 0 };
+}
+
+impl Registry {
+    /// Initializes the registry and mockgpu's char major.
+    ///
+    /// # Safety
+    ///
+    /// Called once, from module init, before any other method.
+    pub(crate) unsafe fn init() -> Result {
+        // SAFETY: by the safety requirements, called exactly once, first.
+        unsafe { TARGETS.init() };
+        // SAFETY: called once; undone by `exit`.
+        kernel::error::to_result(unsafe { ffi::mockgpu_nodes_init() })
+    }
+
+    /// Removes every target and releases the char major (module exit).
+    ///
+    /// # Safety
+    ///
+    /// Called once, after a successful `init`.
+    pub(crate) unsafe fn exit() {
+        Self::clear();
+        // SAFETY: every node is deleted; `init` succeeded (safety requirements).
+        unsafe { ffi::mockgpu_nodes_exit() };
+    }
+
+    /// Sets up a target for the real node at `path` and creates its proxy node.
+    pub(crate) fn add(path: &CStr) -> Result<Arc<Target>> {
+        let target = Target::new(path)?;
+        let mut targets = TARGETS.lock();
+        if targets.entries.iter().any(|e| e.target.name() == target.name()) {
+            pr_warn!("target {}: name {} is taken\n", path, target.name());
+            return Err(EEXIST);
+        }
+        targets.entries.reserve(1, GFP_KERNEL)?;
+        // Minors are handed out in turn, so a removed node's minor is not
+        // reused soon (a stale copy of it keeps failing).
+        let minor = (0..MINORS)
+            .map(|i| (targets.next_minor + i) % MINORS)
+            .find(|m| targets.entries.iter().all(|e| e.minor != *m))
+            .ok_or(ENOSPC)?;
+        let node_ref = Arc::into_raw(target.clone());
+        // SAFETY: the name is NUL-terminated and copied by the device core;
+        // the table is valid until module exit; `node_ref` is a reference
+        // the node owns on success.
+        let node = from_err_ptr(unsafe {
+            ffi::mockgpu_node_add(
+                minor,
+                target.name().as_char_ptr(),
+                target.node().permissions(),
+                target.fops,
+                node_ref.cast(),
+            )
+        });
+        let node = match node {
+            Ok(node) => node,
+            Err(e) => {
+                // SAFETY: on failure the node did not take the reference.
+                drop(unsafe { Arc::from_raw(node_ref) });
+                return Err(e);
+            }
+        };
+        targets.next_minor = (minor + 1) % MINORS;
+        targets.entries.push(
+            Entry {
+                target: target.clone(),
+                node,
+                minor,
+            },
+            GFP_KERNEL,
+        )?;
+        pr_info!(
+            "target {}: proxied at /dev/mockgpu/{} ({} backend)\n",
+            path,
+            target.name(),
+            target.backend().name()
+        );
+        Ok(target)
+    }
+
+    /// Removes the target named `name`. Open proxy files keep working.
+    pub(crate) fn remove(name: &CStr) -> Result {
+        let mut targets = TARGETS.lock();
+        let i = targets
+            .entries
+            .iter()
+            .position(|e| e.target.name() == name)
+            .ok_or(ENOENT)?;
+        let entry = targets.entries.remove(i)?;
+        // SAFETY: the node was added by `add` and is deleted once, here.
+        unsafe { ffi::mockgpu_node_del(entry.node) };
+        pr_info!("target {}: removed\n", entry.target.name());
+        Ok(())
+    }
+
+    /// Removes every target.
+    pub(crate) fn clear() {
+        let mut targets = TARGETS.lock();
+        while let Some(entry) = targets.entries.pop() {
+            // SAFETY: the node was added by `add` and is deleted once, here.
+            unsafe { ffi::mockgpu_node_del(entry.node) };
+        }
+        // Free the vector's buffer too: the registry is static.
+        targets.entries = KVec::new();
+    }
+}
+
+/// Whether `dev` is one of mockgpu's own nodes (a proxy or the control node).
+fn is_own_node(dev: bindings::dev_t) -> bool {
+    // SAFETY: reads a value set once in module init.
+    let own_major = unsafe { ffi::mockgpu_nodes_major() };
+    major(dev) == own_major
+        || (major(dev) == MISC_MAJOR && crate::control_minor() == Some(minor(dev)))
+}
+
+fn major(dev: bindings::dev_t) -> u32 {
+    dev >> 20
+}
+
+fn minor(dev: bindings::dev_t) -> u32 {
+    dev & ((1 << 20) - 1)
+}
+
+fn last_component(path: &[u8]) -> &[u8] {
+    let trimmed = path.strip_suffix(b"/").unwrap_or(path);
+    trimmed.rsplit(|&b| b == b'/').next().unwrap_or(trimmed)
+}

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Boots the test kernel under QEMU (TCG) with mockgpu's modules, test programs
+# and tools in an initramfs, runs one script in the guest, and returns its exit
+# status. The run fails if the guest log shows any kernel splat (oops, WARN,
+# BUG, KASAN, lockdep, hung task, kmemleak report), even if the script passed,
+# and if the guest does not finish within the timeout.
+#
+#   scripts/vm.sh --run SCRIPT [--files DIR] [--kdir DIR] [--timeout SEC] [--out DIR]
+#
+# In the guest: modules in /mockgpu/modules, programs and tools on PATH
+# (/mockgpu/bin), FILES in /files (the working directory), debugfs, configfs
+# and cgroup2 mounted. The script's output is streamed to the host.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+LOG_TAG=vm
+
+run="" files="" kdir="${KDIR:-}" timeout=900 out="" mem=1G
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --run) run=$2; shift 2 ;;
+    --files) files=$2; shift 2 ;;
+    --kdir) kdir=$2; shift 2 ;;
+    --timeout) timeout=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --mem) mem=$2; shift 2 ;;
+    *) log "unknown argument $1"; exit 2 ;;
+  esac
+done
+[ -n "$run" ] && [ -f "$run" ] || { log "--run SCRIPT is required and must exist"; exit 2; }
+[ -n "$kdir" ] || kdir=$("$MOCKGPU_TOP/scripts/kernel.sh" debug)
+out=${out:-$MOCKGPU_TOP/build/vm/$(basename "$run" .sh)}
+bzimage="$kdir/arch/x86/boot/bzImage"
+[ -f "$bzimage" ] || { log "no kernel image at $bzimage"; exit 1; }
+
+mkdir -p "$out"; out=$(cd "$out" && pwd); rm -rf "${out:?}"/*
+root="$out/root"
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,files,mockgpu/modules,mockgpu/bin,mockgpu/tests}
+cp /bin/busybox "$root/bin/busybox"
+for applet in $(/bin/busybox --list); do
+  [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+done
+# The project's modules, plus the DRM modules vgem needs.
+cp "$MOCKGPU_TOP"/build/modules/*.ko "$root/mockgpu/modules/" 2>/dev/null || true
+for m in drm_shmem_helper vgem; do
+  f=$(find "$kdir" -name "$m.ko" -print -quit)
+  [ -n "$f" ] && cp "$f" "$root/mockgpu/modules/"
+done
+cp -r "$MOCKGPU_TOP"/build/guest/bin/. "$root/mockgpu/bin/" 2>/dev/null || true
+cp -r "$MOCKGPU_TOP"/tests/guest/. "$root/mockgpu/tests/"
+[ -n "$files" ] && cp -r "$files"/. "$root/files/"
+cp "$run" "$root/run.sh"
+
+cat > "$root/init" <<'INIT'
+#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
+/bin/busybox mount -t tmpfs tmpfs /tmp
+/bin/busybox mount -t debugfs debugfs /sys/kernel/debug
+/bin/busybox mount -t configfs configfs /sys/kernel/config 2>/dev/null
+/bin/busybox mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+export PATH=/mockgpu/bin:/bin HOME=/tmp
+# Leaks found at boot are not ours: only what the run leaks is reported.
+[ -e /sys/kernel/debug/kmemleak ] && echo clear > /sys/kernel/debug/kmemleak
+cd /files
+{ sh /run.sh 2>&1; echo "MOCKGPU-RC $?"; } | tee /dev/ttyS1
+if [ -e /sys/kernel/debug/kmemleak ]; then
+  echo scan > /sys/kernel/debug/kmemleak
+  echo scan > /sys/kernel/debug/kmemleak
+  leaks=$(cat /sys/kernel/debug/kmemleak)
+  if [ -n "$leaks" ]; then
+    echo "MOCKGPU-KMEMLEAK"
+    echo "$leaks" | head -n 60
+  fi
+fi
+echo "MOCKGPU-END"
+poweroff -f
+INIT
+chmod +x "$root/init" "$root/run.sh"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1 > "$out/initrd.gz")
+
+log "booting $(basename "$kdir") ($(du -h "$out/initrd.gz" | cut -f1) initramfs), timeout ${timeout}s"
+start=$(date +%s)
+set +e
+timeout -k 10 "$timeout" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$mem" \
+  -display none -monitor none -no-reboot \
+  -serial stdio -serial "file:$out/tests.log" \
+  -kernel "$bzimage" -initrd "$out/initrd.gz" \
+  -append "console=ttyS0 panic=-1 loglevel=7 kasan.fault=report" \
+  </dev/null 2>&1 | tee "$out/console.log"
+qrc=${PIPESTATUS[0]}
+set -e
+log "guest ran $(( $(date +%s) - start )) s"
+
+status=0
+if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+  log "FAIL: the guest did not finish within ${timeout}s (killed)"
+  status=1
+fi
+tr -d '\r' < "$out/tests.log" > "$out/tests.txt"
+rc=$(sed -n 's/^MOCKGPU-RC \([0-9]*\)$/\1/p' "$out/tests.txt" | tail -n1)
+if [ -z "$rc" ]; then
+  log "FAIL: the guest script did not finish (crash, panic or timeout)"
+  status=1
+elif [ "$rc" != 0 ]; then
+  log "FAIL: the guest script exited $rc"
+  status=1
+fi
+# Kernel splats: only lines the kernel printed (they carry a timestamp).
+splat='WARNING:|BUG:|Oops|KASAN|kernel BUG|general protection fault|circular locking|recursive locking|lock held when returning|inconsistent lock state|suspicious RCU usage|INFO: task .* blocked|soft lockup|hard LOCKUP|rcu_.*stall|Kernel panic|UBSAN|refcount_t:|list_add corruption|list_del corruption|sleeping function called from invalid context'
+if tr -d '\r' < "$out/console.log" | grep -E '^\[ *[0-9]+\.[0-9]+\]' | grep -Eq "$splat"; then
+  log "FAIL: kernel splat in the guest log:"
+  tr -d '\r' < "$out/console.log" | grep -E '^\[ *[0-9]+\.[0-9]+\]' | grep -E -m5 -A25 "$splat" >&2 || true
+  status=1
+fi
+if tr -d '\r' < "$out/console.log" | grep -q '^MOCKGPU-KMEMLEAK'; then
+  log "FAIL: kmemleak found leaks during the run:"
+  tr -d '\r' < "$out/console.log" | sed -n '/^MOCKGPU-KMEMLEAK/,/^MOCKGPU-END/p' | head -n 40 >&2
+  status=1
+fi
+[ $status = 0 ] && log "ok (guest script exited 0, no kernel splat)"
+exit $status

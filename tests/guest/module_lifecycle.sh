@@ -1,0 +1,38 @@
+#!/bin/sh
+# mockgpu.ko loads, registers its nodes, proxies char devices given at load,
+# refuses bad targets with a clear errno, cannot be unloaded while a proxy
+# file is open, and leaves nothing behind when unloaded.
+. /mockgpu/tests/ktap.sh
+plan 17
+
+nothing_left() {
+  ! grep -q '^mockgpu ' /proc/modules &&
+  [ ! -e /dev/mockgpu-control ] && [ ! -e /dev/mockgpu ] &&
+  ! ls /sys/class/misc/ | grep -q mockgpu && [ ! -e /sys/class/mockgpu ] &&
+  ! grep -q ' mockgpu$' /proc/devices
+}
+is_chr_mode() { # path mode
+  [ -c "$1" ] && [ "$(stat -c %a "$1")" = "$2" ]
+}
+
+check "insmod mockgpu" insmod $M/mockgpu.ko
+check "control node /dev/mockgpu-control, mode 600" is_chr_mode /dev/mockgpu-control 600
+check "module listed in /proc/modules" grep -q '^mockgpu ' /proc/modules
+check "rmmod mockgpu" rmmod mockgpu
+check "unload leaves nothing behind" nothing_left
+
+check "insmod with targets=/dev/null,/dev/zero" insmod $M/mockgpu.ko targets=/dev/null,/dev/zero
+check "proxy nodes listed in /sys/class/mockgpu" sh -c '[ -e /sys/class/mockgpu/null ] && [ -e /sys/class/mockgpu/zero ]'
+check "proxy nodes carry the real nodes' mode" sh -c "is_chr_mode() { [ -c \$1 ] && [ \$(stat -c %a \$1) = \$2 ]; }; is_chr_mode /dev/mockgpu/null 666 && is_chr_mode /dev/mockgpu/zero 666"
+check "read through the proxy of /dev/zero gives zeros" sh -c 'dd if=/dev/mockgpu/zero bs=4096 count=4 2>/dev/null | cmp - /dev/zero -n 16384'
+check "write through the proxy of /dev/null" sh -c 'echo hello > /dev/mockgpu/null'
+check_fails "proxying a missing node is refused" mockgpuctl target add /dev/does-not-exist
+check_fails "proxying a directory is refused" mockgpuctl target add /tmp
+check_fails "proxying a proxy node is refused" mockgpuctl target add /dev/mockgpu/null
+check "a refusal is logged in one kernel line" sh -c 'dmesg | grep -q "mockgpu: target /dev/mockgpu/null: is a mockgpu node"'
+exec 3</dev/mockgpu/zero
+check_fails "rmmod refused while a proxy file is open" rmmod mockgpu
+exec 3<&-
+check "rmmod once the file is closed" rmmod mockgpu
+check "unload with targets leaves nothing behind" nothing_left
+done_testing

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Jobs: units of simulated GPU work, run by the engine.
+
+use kernel::{
+    impl_has_work, new_work,
+    prelude::*,
+    sync::Arc,
+    time::{delay::fsleep, Delta},
+    workqueue::{Work, WorkItem},
+};
+
+use crate::{buffer::Buffer, context::Context};
+
+/// What a job does after spending its cost.
+pub(crate) enum JobOp {
+    /// Nothing.
+    Nop,
+    /// Sets every byte of `dst` to `value`.
+    Fill {
+        /// The buffer written.
+        dst: Arc<Buffer>,
+        /// The byte written.
+        value: u8,
+    },
+    /// Copies `src` into `dst` (same size).
+    Copy {
+        /// The buffer read.
+        src: Arc<Buffer>,
+        /// The buffer written.
+        dst: Arc<Buffer>,
+    },
+    /// Sums the bytes of `src`.
+    Checksum {
+        /// The buffer read.
+        src: Arc<Buffer>,
+    },
+}
+
+/// A submitted job.
+///
+/// It holds references to its context and buffers, so it stays valid if the file is closed or
+/// the handles are freed before it runs.
+#[pin_data]
+pub(crate) struct Job {
+    ctx: Arc<Context>,
+    fence: u64,
+    cost_us: u64,
+    op: JobOp,
+    #[pin]
+    work: Work<Job>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Job { self.work }
+}
+
+impl Job {
+    /// Creates the job of `fence` in `ctx`.
+    pub(crate) fn new(ctx: Arc<Context>, fence: u64, cost_us: u64, op: JobOp) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
+                ctx,
+                fence,
+                cost_us,
+                op,
+                work <- new_work!("realgpu::Job::work"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Spends the declared cost, then performs the operation; returns the job's result.
+    fn execute(&self) -> Result<u64> {
+        if self.cost_us > 0 {
+            // `cost_us` is at most `MAX_COST_US` (checked at submission), so it fits an `i64`.
+            fsleep(Delta::from_micros(self.cost_us as i64));
+        }
+        match &self.op {
+            JobOp::Nop => Ok(0),
+            JobOp::Fill { dst, value } => dst.fill(*value).map(|()| 0),
+            JobOp::Copy { src, dst } => dst.copy_from(src).map(|()| 0),
+            JobOp::Checksum { src } => src.checksum(),
+        }
+    }
+}
+
+impl WorkItem for Job {
+    type Pointer = Arc<Job>;
+
+    fn run(this: Arc<Job>) {
+        // A closed context's jobs are cancelled: nobody can observe them any more, and skipping
+        // them returns their buffers to the pool sooner.
+        let result = if this.ctx.is_closed() {
+            0
+        } else {
+            this.execute().unwrap_or_else(|err| {
+                pr_warn!("job {} failed: {:?}\n", this.fence, err);
+                0
+            })
+        };
+        this.ctx.complete(this.fence, result);
+    }
+}

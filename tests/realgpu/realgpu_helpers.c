@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * realgpu: C wrappers for static inline kernel functions and macros.
+ *
+ * Only thin wrappers live here; all driver logic is in Rust.
+ */
+
+#include <linux/anon_inodes.h>
+#include <linux/fcntl.h>
+#include <linux/fs.h>
+#include <linux/mm.h>
+#include <linux/workqueue.h>
+
+#include "realgpu_helpers.h"
+
+struct workqueue_struct *realgpu_alloc_ordered_wq(void)
+{
+	return alloc_ordered_workqueue("realgpu", 0);
+}
+
+struct file *realgpu_anon_getfile(const struct file_operations *fops, void *priv)
+{
+	return anon_inode_getfile("[realgpu-buffer]", fops, priv, O_RDWR);
+}
+
+struct vm_area_struct *realgpu_vmf_vma(const struct vm_fault *vmf)
+{
+	return vmf->vma;
+}
+
+unsigned long realgpu_vmf_pgoff(const struct vm_fault *vmf)
+{
+	return vmf->pgoff;
+}
+
+vm_fault_t realgpu_vmf_insert_page(struct vm_fault *vmf, struct page *page)
+{
+	return vmf_insert_page(vmf->vma, vmf->address, page);
+}
+
+vm_fault_t realgpu_vmf_error(int err)
+{
+	return vmf_error(err);
+}

@@ -1,0 +1,166 @@
+//! The control ioctls of `uapi/mockgpu.h`, one line each, and a typed wrapper
+//! of the control node.
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+
+use mockgpu_policy::abi::control as abi;
+use nix::errno::Errno;
+use thiserror::Error;
+
+nix::ioctl_readwrite!(target_add, abi::MAGIC, 0x00, abi::TargetAdd);
+nix::ioctl_write_ptr!(target_remove, abi::MAGIC, 0x01, abi::TargetRemove);
+
+/// A failed control request, explained.
+#[derive(Debug, Error)]
+pub enum CtlError {
+    /// The control node could not be opened.
+    #[error("cannot open {path}: {source} (is mockgpu loaded, and are you root?)")]
+    Open {
+        /// The node.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A string does not fit its field.
+    #[error("{what} is too long (at most {max} bytes)")]
+    TooLong {
+        /// Which argument.
+        what: &'static str,
+        /// The limit.
+        max: usize,
+    },
+    /// The kernel refused the request.
+    #[error("{what}: {}", explain(*.errno))]
+    Refused {
+        /// The request.
+        what: String,
+        /// The errno.
+        errno: Errno,
+    },
+}
+
+fn explain(errno: Errno) -> String {
+    let why = match errno {
+        Errno::EPERM => "permission denied: needs CAP_SYS_ADMIN in the initial user namespace",
+        Errno::ENOENT => "no such file or target",
+        Errno::EEXIST => "a target with that name already exists",
+        Errno::ENOTTY => "not a char device (or mockgpu does not know this request)",
+        Errno::ELOOP => "that is a mockgpu node: proxying a proxy is refused",
+        Errno::EPROTO => "mockgpu speaks another control ABI version",
+        _ => errno.desc(),
+    };
+    format!("{why} ({errno})")
+}
+
+/// The control node.
+pub struct Control {
+    file: File,
+}
+
+impl Control {
+    /// Opens the control node.
+    pub fn open(path: &str) -> Result<Self, CtlError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|source| CtlError::Open {
+                path: path.to_string(),
+                source,
+            })?;
+        Ok(Control { file })
+    }
+
+    /// Proxies the node at `path`; returns the target's name.
+    pub fn target_add(&self, path: &str) -> Result<String, CtlError> {
+        let mut req = abi::TargetAdd {
+            hdr: hdr::<abi::TargetAdd>(),
+            path: [0; abi::PATH_MAX],
+            name: [0; abi::NAME_MAX],
+        };
+        copy_c_string(&mut req.path, path, "path")?;
+        // SAFETY: `req` is a valid `TargetAdd` that outlives the call.
+        unsafe { target_add(self.file.as_raw_fd(), &mut req) }.map_err(|errno| {
+            CtlError::Refused {
+                what: format!("cannot proxy {path}"),
+                errno,
+            }
+        })?;
+        let name = abi::c_string(&req.name).unwrap_or_default();
+        Ok(String::from_utf8_lossy(name).into_owned())
+    }
+
+    /// Removes the target `name`.
+    pub fn target_remove(&self, name: &str) -> Result<(), CtlError> {
+        let mut req = abi::TargetRemove {
+            hdr: hdr::<abi::TargetRemove>(),
+            name: [0; abi::NAME_MAX],
+        };
+        copy_c_string(&mut req.name, name, "name")?;
+        // SAFETY: `req` is a valid `TargetRemove` that outlives the call.
+        unsafe { target_remove(self.file.as_raw_fd(), &req) }.map_err(|errno| {
+            CtlError::Refused {
+                what: format!("cannot remove {name}"),
+                errno,
+            }
+        })?;
+        Ok(())
+    }
+}
+
+fn hdr<T>() -> abi::Hdr {
+    abi::Hdr {
+        version: abi::ABI_VERSION,
+        size: std::mem::size_of::<T>() as u32,
+    }
+}
+
+/// Copies `s` into `dst` NUL-terminated.
+fn copy_c_string(dst: &mut [u8], s: &str, what: &'static str) -> Result<(), CtlError> {
+    let max = dst.len() - 1;
+    if s.len() > max || s.as_bytes().contains(&0) {
+        return Err(CtlError::TooLong { what, max });
+    }
+    dst[..s.len()].copy_from_slice(s.as_bytes());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ioctl_numbers_match_the_module() {
+        // nix computes the numbers from the struct sizes, as the header does.
+        assert_eq!(
+            nix::request_code_readwrite!(abi::MAGIC, 0x00, std::mem::size_of::<abi::TargetAdd>())
+                as u32,
+            abi::IOCTL_TARGET_ADD
+        );
+        assert_eq!(
+            nix::request_code_write!(abi::MAGIC, 0x01, std::mem::size_of::<abi::TargetRemove>())
+                as u32,
+            abi::IOCTL_TARGET_REMOVE
+        );
+    }
+
+    #[test]
+    fn c_string_fields() {
+        let mut buf = [0xffu8; 4];
+        copy_c_string(&mut buf, "abc", "x").unwrap();
+        assert_eq!(&buf[..3], b"abc");
+        assert!(copy_c_string(&mut buf, "abcd", "x").is_err());
+        assert!(copy_c_string(&mut buf, "a\0", "x").is_err());
+    }
+
+    #[test]
+    fn errors_are_explained() {
+        let e = CtlError::Refused {
+            what: "cannot proxy /dev/x".into(),
+            errno: Errno::EPERM,
+        };
+        let msg = e.to_string();
+        assert!(msg.contains("CAP_SYS_ADMIN"), "{msg}");
+        assert!(msg.contains("EPERM"), "{msg}");
+    }
+}
