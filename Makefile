@@ -1,6 +1,7 @@
 # mockgpu: kernel-level GPU sharing for containers. See README.md.
 #
 #   make                 build mockgpu.ko and realgpu.ko (against KDIR, or the cached test kernel)
+#   make demo            two containers sharing one (simulated) GPU at different limits
 #   make check           host + guest tests; ends with "N passed, N failed"
 #   make vm-run RUN=script [FILES=dir]   run a script in the test guest
 #   make deps            install the toolchain (Debian 12, root)
@@ -10,7 +11,7 @@ SHELL := /bin/bash
 KDIR ?=
 export KDIR
 
-.PHONY: all modules deps kernel guest-progs check vm-run clean
+.PHONY: all modules deps kernel guest-progs check demo vm-run clean
 
 all: modules
 
@@ -28,6 +29,9 @@ guest-progs:
 
 check:
 	@scripts/check.sh
+
+demo:
+	@scripts/demo.sh
 
 vm-run:
 	@test -n "$(RUN)" || { echo "usage: make vm-run RUN=<script> [FILES=<dir>]"; exit 2; }

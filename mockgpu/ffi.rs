@@ -5,7 +5,7 @@
 
 use kernel::{
     bindings,
-    ffi::{c_char, c_void},
+    ffi::{c_char, c_ulong, c_void},
     prelude::*,
 };
 
@@ -82,9 +82,23 @@ unsafe extern "C" {
         mode: bindings::umode_t,
         fops: *const bindings::file_operations,
         target: *const c_void,
+        real_path: *const c_char,
     ) -> *mut MockgpuNode;
     /// Removes a node: no new open finds it; open files keep it alive.
     pub(crate) fn mockgpu_node_del(node: *mut MockgpuNode);
+    /// The tenant id of the current task for `kind`, and whether it is the
+    /// initial namespace (or root cgroup); `-EINVAL` for an unknown kind.
+    pub(crate) fn mockgpu_current_tenant(kind: u32, id: *mut u64, is_init: *mut bool) -> c_int;
+    /// Monotonic time in µs.
+    pub(crate) fn mockgpu_now_us() -> u64;
+    /// Sleeps interruptibly until the time (µs); `-ERESTARTSYS` on a signal.
+    pub(crate) fn mockgpu_sleep_until_us(deadline_us: u64) -> c_int;
+    /// Maps a scratch page in the current task; its address or a negative errno.
+    pub(crate) fn mockgpu_scratch_map() -> c_ulong;
+    /// Unmaps a page from `mockgpu_scratch_map`.
+    pub(crate) fn mockgpu_scratch_unmap(addr: c_ulong);
+    /// Whether the file is `O_NONBLOCK`.
+    pub(crate) fn mockgpu_nonblock(file: *const bindings::file) -> bool;
     /// The target reference of the node an inode of mockgpu's major opened.
     pub(crate) fn mockgpu_node_target(inode: *const bindings::inode) -> *const c_void;
 }

@@ -194,8 +194,11 @@ unsafe extern "C" fn proxy_open(inode: *mut bindings::inode, file: *mut bindings
     // SAFETY: `file` is being opened.
     match unsafe { ProxyFile::open(target, file) } {
         Ok(proxy) => {
+            // SAFETY: the box is never moved out of: it is only used through
+            // this pointer and dropped in place by `proxy_release`.
+            let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(proxy) });
             // SAFETY: nobody else sees `file` until open returns.
-            unsafe { (*file).private_data = KBox::into_raw(proxy).cast() };
+            unsafe { (*file).private_data = raw.cast() };
             0
         }
         Err(e) => e.to_errno(),
@@ -207,8 +210,9 @@ unsafe extern "C" fn proxy_open(inode: *mut bindings::inode, file: *mut bindings
 /// Called by the VFS once, on the last reference of a file that
 /// `proxy_open` opened.
 unsafe extern "C" fn proxy_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
-    // SAFETY: `proxy_open` stored a `KBox<ProxyFile>` here; this is its only release.
-    drop(unsafe { KBox::from_raw((*file).private_data.cast::<ProxyFile>()) });
+    // SAFETY: `proxy_open` stored a pinned `KBox<ProxyFile>` here; this is
+    // its only release, and it is dropped in place.
+    drop(unsafe { Pin::new_unchecked(KBox::from_raw((*file).private_data.cast::<ProxyFile>())) });
     0
 }
 

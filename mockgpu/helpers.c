@@ -5,6 +5,12 @@
  * state the contracts.
  */
 #include <linux/cdev.h>
+#include <linux/cgroup.h>
+#include <linux/delay.h>
+#include <linux/hrtimer.h>
+#include <linux/pid_namespace.h>
+#include <linux/sched/signal.h>
+#include <linux/user_namespace.h>
 #include <linux/device.h>
 #include <linux/slab.h>
 #include <linux/cred.h>
@@ -13,6 +19,7 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/mm.h>
+#include <linux/mman.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/namei.h>
@@ -223,7 +230,20 @@ struct mockgpu_node {
 	struct cdev cdev;
 	const void *target;	/* one Arc<Target> reference, dropped on release */
 	umode_t mode;
+	const char *real_path;	/* as the operator gave it, for tools (sysfs) */
 };
+
+static ssize_t real_path_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", container_of(dev, struct mockgpu_node, dev)->real_path);
+}
+static DEVICE_ATTR_RO(real_path);
+
+static struct attribute *mockgpu_node_attrs[] = {
+	&dev_attr_real_path.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(mockgpu_node);
 
 static dev_t mockgpu_base;
 
@@ -270,18 +290,26 @@ static void mockgpu_node_release(struct device *dev)
 
 	if (node->target)
 		mockgpu_target_put(node->target);
+	kfree(node->real_path);
 	kfree(node);
 }
 
 struct mockgpu_node *mockgpu_node_add(unsigned int minor, const char *name, umode_t mode,
-				      const struct file_operations *fops, const void *target)
+				      const struct file_operations *fops, const void *target,
+				      const char *real_path)
 {
 	struct mockgpu_node *node = kzalloc(sizeof(*node), GFP_KERNEL);
 	int err;
 
 	if (!node)
 		return ERR_PTR(-ENOMEM);
+	node->real_path = kstrdup(real_path, GFP_KERNEL);
+	if (!node->real_path) {
+		kfree(node);
+		return ERR_PTR(-ENOMEM);
+	}
 	device_initialize(&node->dev);
+	node->dev.groups = mockgpu_node_groups;
 	node->dev.class = &mockgpu_class;
 	node->dev.devt = MKDEV(MAJOR(mockgpu_base), minor);
 	node->dev.release = mockgpu_node_release;
@@ -310,4 +338,77 @@ void mockgpu_node_del(struct mockgpu_node *node)
 const void *mockgpu_node_target(const struct inode *inode)
 {
 	return container_of(inode->i_cdev, struct mockgpu_node, cdev)->target;
+}
+
+/*
+ * The tenant of the current task: the id of its pid namespace, cgroup (v2) or
+ * user namespace (enum mockgpu_tenant_kind), and whether that is the initial
+ * one. -EINVAL for an unknown kind.
+ */
+int mockgpu_current_tenant(u32 kind, u64 *id, bool *is_init)
+{
+	switch (kind) {
+	case 0: {
+		struct pid_namespace *ns = task_active_pid_ns(current);
+
+		*id = ns->ns.inum;
+		*is_init = ns == &init_pid_ns;
+		return 0;
+	}
+	case 1: {
+		struct cgroup *cgrp;
+
+		rcu_read_lock();
+		cgrp = task_dfl_cgroup(current);
+		*id = cgroup_id(cgrp);
+		*is_init = cgroup_parent(cgrp) == NULL;
+		rcu_read_unlock();
+		return 0;
+	}
+	case 2: {
+		struct user_namespace *ns = current_user_ns();
+
+		*id = ns->ns.inum;
+		*is_init = ns == &init_user_ns;
+		return 0;
+	}
+	}
+	return -EINVAL;
+}
+
+/* Monotonic time in microseconds. */
+u64 mockgpu_now_us(void)
+{
+	return div_u64(ktime_get_ns(), NSEC_PER_USEC);
+}
+
+/* Sleeps interruptibly until @deadline_us; -ERESTARTSYS if a signal came. */
+int mockgpu_sleep_until_us(u64 deadline_us)
+{
+	ktime_t deadline = ns_to_ktime(deadline_us * NSEC_PER_USEC);
+
+	set_current_state(TASK_INTERRUPTIBLE);
+	schedule_hrtimeout(&deadline, HRTIMER_MODE_ABS);
+	return signal_pending(current) ? -ERESTARTSYS : 0;
+}
+
+/* Whether the proxy file was opened or set O_NONBLOCK. */
+bool mockgpu_nonblock(const struct file *file)
+{
+	return READ_ONCE(file->f_flags) & O_NONBLOCK;
+}
+
+/*
+ * A page of the caller's address space for requests mockgpu itself makes to
+ * the real driver (which copies arguments from user memory): undoing an
+ * allocation a late charge refused. Returns a user address or a negative errno.
+ */
+unsigned long mockgpu_scratch_map(void)
+{
+	return vm_mmap(NULL, 0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, 0);
+}
+
+void mockgpu_scratch_unmap(unsigned long addr)
+{
+	vm_munmap(addr, PAGE_SIZE);
 }

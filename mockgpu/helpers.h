@@ -36,10 +36,20 @@ int mockgpu_nodes_init(void);
 void mockgpu_nodes_exit(void);
 unsigned int mockgpu_nodes_major(void);
 struct mockgpu_node *mockgpu_node_add(unsigned int minor, const char *name, umode_t mode,
-				      const struct file_operations *fops, const void *target);
+				      const struct file_operations *fops, const void *target,
+				      const char *real_path);
 void mockgpu_node_del(struct mockgpu_node *node);
 const void *mockgpu_node_target(const struct inode *inode);
 /* Implemented in Rust (target.rs): drops the node's reference on its target. */
 void mockgpu_target_put(const void *target);
+
+/* Tenants and time. */
+int mockgpu_current_tenant(u32 kind, u64 *id, bool *is_init);
+u64 mockgpu_now_us(void);
+int mockgpu_sleep_until_us(u64 deadline_us);
+bool mockgpu_nonblock(const struct file *file);
+
+unsigned long mockgpu_scratch_map(void);
+void mockgpu_scratch_unmap(unsigned long addr);
 
 #endif /* MOCKGPU_HELPERS_H */

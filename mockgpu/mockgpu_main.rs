@@ -21,6 +21,7 @@ use kernel::{
 };
 
 mod control;
+mod defaults;
 mod ffi;
 mod fops;
 #[allow(
@@ -32,6 +33,7 @@ mod policy;
 mod proxy;
 mod real;
 mod target;
+mod tenant;
 
 use target::Registry;
 
@@ -41,6 +43,24 @@ module! {
     authors: ["mockgpu developers"],
     description: "GPU sharing for containers by device-file interception",
     license: "GPL",
+    params: {
+        unconfigured: u32 {
+            default: 0,
+            description: "What a tenant no one configured gets: 0 no limits, 1 no access (EPERM at open), 2 the default_* limits",
+        },
+        default_memory_mb: u64 {
+            default: 256,
+            description: "Device memory of an unconfigured tenant with unconfigured=2, MiB",
+        },
+        default_files: u64 {
+            default: 64,
+            description: "Open proxy files of an unconfigured tenant with unconfigured=2",
+        },
+        default_compute_pct: u32 {
+            default: 100,
+            description: "Compute share of an unconfigured tenant with unconfigured=2, percent",
+        },
+    },
 }
 
 /// The loaded module.
@@ -106,7 +126,7 @@ fn add_targets(param: &CStr) -> Result {
         dst.copy_from_slice(path);
         // The byte after the path is a NUL: `buf` is longer than `path`.
         let path = CStr::from_bytes_with_nul(&buf[..=path.len()]).map_err(|_| EINVAL)?;
-        Registry::add(path)?;
+        Registry::add(path, policy::abi::control::TENANT_PIDNS)?;
     }
     Ok(())
 }

@@ -8,35 +8,76 @@ use kernel::{
     bindings,
     ffi::{c_char, c_int, c_ulong},
     fs::LocalFile,
+    new_mutex,
     prelude::*,
-    sync::Arc,
+    sync::{Arc, Mutex},
     uaccess::{UserPtr, UserSlice},
 };
 
 use crate::{
     ffi, fops,
+    policy::decode::{self, Effect, FreeCmd, ARG_MAX},
     real::RealFile,
     target::Target,
+    tenant::Tenant,
 };
 
+/// Device memory one handle of this file is charged for.
+struct Charge {
+    /// The driver's handle; `None` if the driver's answer could not be read
+    /// back (the charge then stays until the file is closed).
+    handle: Option<u32>,
+    /// The device-wide buffer id, for backends that have one.
+    id: Option<u64>,
+    size: u64,
+}
+
 /// The state of one open proxy file.
+#[pin_data(PinnedDrop)]
 pub(crate) struct ProxyFile {
     target: Arc<Target>,
+    /// Charged for this file's whole life, whoever uses it later.
+    tenant: Arc<Tenant>,
     real: RealFile,
+    /// Held across a decoded allocation or free and the driver's answer, so
+    /// that the driver's handles and the charges never disagree.
+    #[pin]
+    charges: Mutex<KVec<Charge>>,
 }
 
 impl ProxyFile {
-    /// Opens the real node for the proxy file `file` of `target`.
+    /// Opens the real node for the proxy file `file` of `target`, charging
+    /// an open file to the caller's tenant (`EMFILE` over its limit).
     ///
     /// # Safety
     ///
     /// `file` is being opened (inside its `open` file operation).
-    pub(crate) unsafe fn open(target: Arc<Target>, file: *mut bindings::file) -> Result<KBox<Self>> {
+    pub(crate) unsafe fn open(
+        target: Arc<Target>,
+        file: *mut bindings::file,
+    ) -> Result<Pin<KBox<Self>>> {
+        let tenant = target.tenant_for_open()?;
+        tenant.charge_file()?;
         // SAFETY: `file` is being opened (the safety requirements).
-        let real = unsafe { target.node().open_for(file) }?;
+        let real = match unsafe { target.node().open_for(file) } {
+            Ok(real) => real,
+            Err(e) => {
+                tenant.uncharge_file();
+                return Err(e);
+            }
+        };
         // SAFETY: as above; nobody else sees `file` yet.
         unsafe { real.mirror_fmode_to(file) };
-        KBox::new(ProxyFile { target, real }, GFP_KERNEL).map_err(Into::into)
+        // From here the file charge is returned by `drop`.
+        KBox::pin_init(
+            pin_init!(ProxyFile {
+                target,
+                tenant,
+                real,
+                charges <- new_mutex!(KVec::new()),
+            }),
+            GFP_KERNEL,
+        )
     }
 
     /// The real file behind this proxy file.
@@ -56,10 +97,16 @@ impl ProxyFile {
     pub(crate) unsafe fn ioctl(&self, file: *mut bindings::file, cmd: u32, arg: usize) -> isize {
         // SAFETY: `file` is valid (the safety requirements).
         unsafe { self.real.sync_flags_from(file) };
-        match self.target.backend().device_fd_arg(cmd) {
-            None => self.real.ioctl(cmd, arg),
-            Some(offset) => self
+        let backend = self.target.backend();
+        if let Some(offset) = backend.device_fd_arg(cmd) {
+            return self
                 .ioctl_with_device_fd(cmd, arg, offset)
+                .unwrap_or_else(|e| e.to_errno() as isize);
+        }
+        match decode::effect(backend, cmd) {
+            Effect::None => self.real.ioctl(cmd, arg),
+            // SAFETY: `file` is valid (the safety requirements).
+            effect => unsafe { self.ioctl_accounted(file, cmd, arg, effect) }
                 .unwrap_or_else(|e| e.to_errno() as isize),
         }
     }
@@ -270,6 +317,167 @@ impl ProxyFile {
         if let Some(f) = self.real.fops().show_fdinfo {
             // SAFETY: the real file is open and `m` valid for the call.
             unsafe { f(m, self.real.as_ptr()) }
+        }
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for ProxyFile {
+    fn drop(self: Pin<&mut Self>) {
+        // Everything this file holds is returned, however it was closed
+        // (close, exit, SIGKILL): the driver frees it with the real file.
+        let mut charges = self.charges.lock();
+        while let Some(c) = charges.pop() {
+            self.tenant.release(c.id, c.size);
+        }
+        self.tenant.uncharge_file();
+    }
+}
+
+/// Quotas: ioctls the backend's decoding table accounts.
+impl ProxyFile {
+    /// Forwards an accounted ioctl: charges before the driver runs and
+    /// settles after, refusing over the limit with `EDQUOT` and leaving the
+    /// driver untouched.
+    ///
+    /// # Safety
+    ///
+    /// `file` is this proxy's open file.
+    unsafe fn ioctl_accounted(
+        &self,
+        file: *mut bindings::file,
+        cmd: u32,
+        arg: usize,
+        effect: Effect,
+    ) -> Result<isize> {
+        let user = UserPtr::from_addr(arg);
+        let mut buf = [0u8; ARG_MAX];
+        let len = decode::arg_len(cmd);
+        let input = buf.get_mut(..len).ok_or(EINVAL)?;
+        UserSlice::new(user, len).reader().read_slice(input)?;
+        match effect {
+            Effect::None => Ok(self.real.ioctl(cmd, arg)),
+            Effect::Submit { cost_at } => {
+                let cost = decode::read_u64(input, cost_at).ok_or(EINVAL)?;
+                // SAFETY: `file` is valid (the safety requirements).
+                let nonblock = unsafe { ffi::mockgpu_nonblock(file) };
+                self.tenant.admit_job(cost, nonblock)?;
+                Ok(self.real.ioctl(cmd, arg))
+            }
+            Effect::Free { handle_at } => {
+                let handle = decode::read_u32(input, handle_at).ok_or(EINVAL)?;
+                let mut charges = self.charges.lock();
+                let ret = self.real.ioctl(cmd, arg);
+                if ret == 0 {
+                    if let Some(i) = charges.iter().position(|c| c.handle == Some(handle)) {
+                        if let Ok(c) = charges.remove(i) {
+                            self.tenant.release(c.id, c.size);
+                        }
+                    }
+                }
+                Ok(ret)
+            }
+            Effect::Alloc {
+                size,
+                handle_at,
+                size_out_at,
+                id_at,
+                free,
+            } => {
+                let reserve = decode::reserve_size(size, input).ok_or(EINVAL)?;
+                let mut charges = self.charges.lock();
+                charges.reserve(1, GFP_KERNEL)?;
+                self.tenant.reserve(reserve)?;
+                let ret = self.real.ioctl(cmd, arg);
+                if ret < 0 {
+                    self.tenant.unreserve(reserve);
+                    return Ok(ret);
+                }
+                let Ok(()) = UserSlice::new(user, len).reader().read_slice(input) else {
+                    // The answer is unreadable: keep the reservation until close.
+                    charges.push(Charge { handle: None, id: None, size: reserve }, GFP_KERNEL)?;
+                    return Ok(ret);
+                };
+                let handle = decode::read_u32(input, handle_at);
+                let real_size = decode::read_u64(input, size_out_at).unwrap_or(reserve);
+                let id = id_at.and_then(|at| decode::read_u64(input, at));
+                self.settle(&mut charges, handle, id, real_size, reserve, &free)?;
+                Ok(ret)
+            }
+            Effect::Import {
+                handle_at,
+                size_out_at,
+                id_at,
+                free,
+            } => {
+                let mut charges = self.charges.lock();
+                charges.reserve(1, GFP_KERNEL)?;
+                let ret = self.real.ioctl(cmd, arg);
+                if ret < 0 {
+                    return Ok(ret);
+                }
+                let read = UserSlice::new(user, len).reader().read_slice(input);
+                let handle = read.as_ref().ok().and(decode::read_u32(input, handle_at));
+                let size = read.as_ref().ok().and(decode::read_u64(input, size_out_at));
+                let id = read.ok().and(decode::read_u64(input, id_at));
+                self.settle(&mut charges, handle, id, size.unwrap_or(0), 0, &free)?;
+                Ok(ret)
+            }
+        }
+    }
+
+    /// Records the charge of a buffer the driver just created or imported.
+    /// If the tenant's limit refuses it, the driver's handle is freed again
+    /// and `EDQUOT` returned, as if the driver had never been called.
+    #[expect(clippy::too_many_arguments, reason = "two call sites, every value distinct")]
+    fn settle(
+        &self,
+        charges: &mut KVec<Charge>,
+        handle: Option<u32>,
+        id: Option<u64>,
+        size: u64,
+        reserved: u64,
+        free: &FreeCmd,
+    ) -> Result {
+        match self.tenant.adopt(id, size, reserved) {
+            Ok(()) => {
+                charges.push(Charge { handle, id, size }, GFP_KERNEL)?;
+                Ok(())
+            }
+            Err(e) => {
+                let undone = handle.is_some_and(|h| self.free_handle(free, h).is_ok());
+                if !undone {
+                    // The driver keeps the buffer: so does the charge.
+                    self.tenant.force_charge(size);
+                    charges.push(Charge { handle, id: None, size }, GFP_KERNEL)?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Frees `handle` in the real driver, with a request built in a scratch
+    /// page of the caller (the driver copies arguments from user memory).
+    fn free_handle(&self, free: &FreeCmd, handle: u32) -> Result {
+        let mut req = [0u8; ARG_MAX];
+        let at = free.handle_at;
+        req.get_mut(at..at + 4).ok_or(EINVAL)?.copy_from_slice(&handle.to_ne_bytes());
+        // SAFETY: maps a page in the current task's address space.
+        let page = unsafe { ffi::mockgpu_scratch_map() };
+        if page > usize::MAX - 4096 {
+            return Err(ENOMEM);
+        }
+        let user = UserPtr::from_addr(page as usize);
+        let ret = match UserSlice::new(user, free.size).writer().write_slice(&req[..free.size]) {
+            Ok(()) => self.real.ioctl(free.cmd, page as usize),
+            Err(_) => EFAULT.to_errno() as isize,
+        };
+        // SAFETY: `page` was mapped above and is unmapped once.
+        unsafe { ffi::mockgpu_scratch_unmap(page) };
+        if ret == 0 {
+            Ok(())
+        } else {
+            Err(EIO)
         }
     }
 }

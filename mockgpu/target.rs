@@ -20,16 +20,18 @@ use kernel::{
     bindings,
     error::from_err_ptr,
     ffi::c_void,
+    new_mutex,
     prelude::*,
     str::{CStr, CString},
-    sync::{Arc, ArcBorrow},
+    sync::{Arc, ArcBorrow, Mutex},
 };
 
 use crate::{
     ffi::{self, MockgpuNode, MINORS},
     fops,
-    policy::backend::Backend,
+    policy::{abi::control::Limits, backend::Backend},
     real::RealNode,
+    tenant::{Key, Tenant},
 };
 
 /// `MISC_MAJOR`: the control node is a misc device.
@@ -38,12 +40,19 @@ const MISC_MAJOR: u32 = 10;
 pub(crate) const NAME_MAX: usize = 63;
 
 /// A proxied real device.
+#[pin_data]
 pub(crate) struct Target {
     name: CString,
     node: RealNode,
     backend: Backend,
     /// The proxy table, valid until module exit (see `fops.rs`).
     fops: *const bindings::file_operations,
+    /// What a tenant is on this target (`enum mockgpu_tenant_kind`).
+    tenant_kind: u32,
+    /// The tenants seen or configured, sorted by key. Taken at open (a
+    /// binary search) and by the control node; never on ioctl or mmap.
+    #[pin]
+    tenants: Mutex<KVec<Arc<Tenant>>>,
 }
 
 // SAFETY: `fops` points to an immutable table valid until module exit; the
@@ -54,7 +63,8 @@ unsafe impl Sync for Target {}
 
 impl Target {
     /// Captures the real node at `path` and prepares its proxy.
-    fn new(path: &CStr) -> Result<Arc<Self>> {
+    fn new(path: &CStr, tenant_kind: u32) -> Result<Arc<Self>> {
+        Key::current(tenant_kind)?; // refuses an unknown kind (EINVAL)
         let node = RealNode::capture(path).inspect_err(|e| {
             pr_warn!("target {}: cannot use it: {:?}\n", path, e);
         })?;
@@ -72,15 +82,17 @@ impl Target {
         // `buf` holds `name` and at least one NUL after it.
         let name = CStr::from_bytes_until_nul(&buf).map_err(|_| EINVAL)?.to_cstring()?;
         let (backend, fops) = probe(path, &node)?;
-        Ok(Arc::new(
-            Target {
+        Arc::pin_init(
+            pin_init!(Target {
                 name,
                 node,
                 backend,
                 fops,
-            },
+                tenant_kind,
+                tenants <- new_mutex!(KVec::new()),
+            }),
             GFP_KERNEL,
-        )?)
+        )
     }
 
     /// The target's name: the real node's last path component.
@@ -93,10 +105,88 @@ impl Target {
         &self.node
     }
 
+    /// What a tenant is on this target.
+    pub(crate) fn tenant_kind(&self) -> u32 {
+        self.tenant_kind
+    }
+
     /// The detected backend.
     #[inline]
     pub(crate) fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The tenant of the current task, created with the defaults on its first
+    /// open. Processes of the initial namespace are unlimited unless
+    /// configured; other unconfigured tenants get what `unconfigured=` says.
+    pub(crate) fn tenant_for_open(&self) -> Result<Arc<Tenant>> {
+        let (key, is_init) = Key::current(self.tenant_kind)?;
+        let mut tenants = self.tenants.lock();
+        match tenants.binary_search_by(|t| t.key().cmp(&key)) {
+            Ok(i) => tenants.get(i).cloned().ok_or(EINVAL),
+            Err(i) => {
+                let limits = if is_init {
+                    Limits::NONE
+                } else {
+                    crate::defaults::unconfigured_limits().ok_or(EPERM)?
+                };
+                let tenant = Tenant::new(key, &limits, false)?;
+                tenants.reserve(1, GFP_KERNEL)?;
+                tenants
+                    .insert_within_capacity(i, tenant.clone())
+                    .map_err(|_| ENOMEM)?;
+                Ok(tenant)
+            }
+        }
+    }
+
+    /// Sets (or, with `None`, clears) the limits of a tenant.
+    pub(crate) fn set_limits(&self, key: Key, limits: Option<&Limits>) -> Result {
+        let mut tenants = self.tenants.lock();
+        let found = tenants.binary_search_by(|t| t.key().cmp(&key));
+        match (found, limits) {
+            (Ok(i), Some(limits)) => {
+                tenants.get(i).ok_or(EINVAL)?.set_limits(limits, true);
+            }
+            (Err(i), Some(limits)) => {
+                let tenant = Tenant::new(key, limits, true)?;
+                tenants.reserve(1, GFP_KERNEL)?;
+                tenants
+                    .insert_within_capacity(i, tenant)
+                    .map_err(|_| ENOMEM)?;
+            }
+            (Ok(i), None) => {
+                let tenant = tenants.get(i).ok_or(EINVAL)?;
+                if tenant.idle() {
+                    tenants.remove(i)?;
+                } else {
+                    let defaults = crate::defaults::unconfigured_limits().unwrap_or(Limits::NONE);
+                    tenant.set_limits(&defaults, false);
+                }
+            }
+            (Err(_), None) => return Err(ENOENT),
+        }
+        Ok(())
+    }
+
+    /// The limits in force for a tenant this target knows.
+    pub(crate) fn limits_of(&self, key: Key) -> Result<Limits> {
+        let tenants = self.tenants.lock();
+        let i = tenants.binary_search_by(|t| t.key().cmp(&key)).map_err(|_| ENOENT)?;
+        Ok(tenants.get(i).ok_or(ENOENT)?.limits())
+    }
+
+    /// Calls `f` with each tenant's usage record, the target name filled in.
+    pub(crate) fn for_each_usage(&self, mut f: impl FnMut(&crate::policy::abi::control::Usage) -> Result) -> Result {
+        let tenants = self.tenants.lock();
+        let name = self.name.to_bytes();
+        for t in tenants.iter() {
+            let mut u = t.usage();
+            let n = name.len().min(u.target.len() - 1);
+            u.target[..n].copy_from_slice(&name[..n]);
+            f(&u)?;
+        }
+        Ok(())
     }
 
     /// The target of the proxy node `inode` is being opened through.
@@ -197,8 +287,8 @@ impl Registry {
     }
 
     /// Sets up a target for the real node at `path` and creates its proxy node.
-    pub(crate) fn add(path: &CStr) -> Result<Arc<Target>> {
-        let target = Target::new(path)?;
+    pub(crate) fn add(path: &CStr, tenant_kind: u32) -> Result<Arc<Target>> {
+        let target = Target::new(path, tenant_kind)?;
         let mut targets = TARGETS.lock();
         if targets.entries.iter().any(|e| e.target.name() == target.name()) {
             pr_warn!("target {}: name {} is taken\n", path, target.name());
@@ -222,6 +312,7 @@ impl Registry {
                 target.node().permissions(),
                 target.fops,
                 node_ref.cast(),
+                path.as_char_ptr(),
             )
         });
         let node = match node {
@@ -262,6 +353,26 @@ impl Registry {
         // SAFETY: the node was added by `add` and is deleted once, here.
         unsafe { ffi::mockgpu_node_del(entry.node) };
         pr_info!("target {}: removed\n", entry.target.name());
+        Ok(())
+    }
+
+    /// The registered target named `name`.
+    pub(crate) fn find(name: &CStr) -> Result<Arc<Target>> {
+        let targets = TARGETS.lock();
+        targets
+            .entries
+            .iter()
+            .find(|e| e.target.name() == name)
+            .map(|e| e.target.clone())
+            .ok_or(ENOENT)
+    }
+
+    /// Calls `f` with every registered target.
+    pub(crate) fn for_each(mut f: impl FnMut(&Target) -> Result) -> Result {
+        let targets = TARGETS.lock();
+        for e in targets.entries.iter() {
+            f(&e.target)?;
+        }
         Ok(())
     }
 

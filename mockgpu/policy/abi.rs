@@ -220,6 +220,15 @@ pub mod control {
         pub size: u32,
     }
 
+    /// `MOCKGPU_UNLIMITED`.
+    pub const UNLIMITED: u64 = u64::MAX;
+    /// `MOCKGPU_TENANT_PIDNS`.
+    pub const TENANT_PIDNS: u32 = 0;
+    /// `MOCKGPU_TENANT_CGROUP`.
+    pub const TENANT_CGROUP: u32 = 1;
+    /// `MOCKGPU_TENANT_USERNS`.
+    pub const TENANT_USERNS: u32 = 2;
+
     /// `struct mockgpu_target_add`.
     #[repr(C)]
     #[derive(Clone, Copy, Debug)]
@@ -230,6 +239,107 @@ pub mod control {
         pub path: [u8; PATH_MAX],
         /// Out: the target's name.
         pub name: [u8; NAME_MAX],
+        /// In: `enum mockgpu_tenant_kind`.
+        pub tenant_kind: u32,
+        /// Zero.
+        pub pad: u32,
+    }
+
+    /// `struct mockgpu_tenant`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Tenant {
+        /// `enum mockgpu_tenant_kind`.
+        pub kind: u32,
+        /// Zero.
+        pub pad: u32,
+        /// Namespace inode or cgroup id.
+        pub id: u64,
+    }
+
+    /// `struct mockgpu_limits`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Limits {
+        /// Bytes, or [`UNLIMITED`].
+        pub memory: u64,
+        /// Open files, or [`UNLIMITED`].
+        pub files: u64,
+        /// Percent of each period, 1..=100.
+        pub compute_pct: u32,
+        /// Zero.
+        pub pad: u32,
+    }
+
+    impl Limits {
+        /// No limits.
+        pub const NONE: Limits = Limits {
+            memory: UNLIMITED,
+            files: UNLIMITED,
+            compute_pct: 100,
+            pad: 0,
+        };
+
+        /// Whether the values make sense (`EINVAL` otherwise).
+        pub fn is_valid(&self) -> bool {
+            (1..=100).contains(&self.compute_pct) && self.pad == 0
+        }
+    }
+
+    /// `struct mockgpu_limit`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug)]
+    pub struct Limit {
+        /// Version and size.
+        pub hdr: Hdr,
+        /// In: the target's name.
+        pub target: [u8; NAME_MAX],
+        /// In: the tenant.
+        pub tenant: Tenant,
+        /// In (SET) or out (GET).
+        pub limits: Limits,
+    }
+
+    /// `struct mockgpu_usage`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug)]
+    pub struct Usage {
+        /// The target's name.
+        pub target: [u8; NAME_MAX],
+        /// The tenant.
+        pub tenant: Tenant,
+        /// The limits in force.
+        pub limits: Limits,
+        /// Bytes of device memory charged.
+        pub memory_used: u64,
+        /// Open proxy files.
+        pub files_used: u64,
+        /// Declared compute admitted so far, µs.
+        pub compute_used_us: u64,
+        /// Memory charges refused.
+        pub refused_memory: u64,
+        /// Opens refused.
+        pub refused_files: u64,
+        /// Jobs that had to wait or were refused.
+        pub refused_compute: u64,
+        /// 1 if limits were set for this tenant.
+        pub configured: u32,
+        /// Zero.
+        pub pad: u32,
+    }
+
+    /// `struct mockgpu_usage_list`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug)]
+    pub struct UsageList {
+        /// Version and size.
+        pub hdr: Hdr,
+        /// In: room in `entries`.
+        pub capacity: u32,
+        /// Out: number of tenants.
+        pub count: u32,
+        /// In: user pointer to `Usage[capacity]`.
+        pub entries: u64,
     }
 
     /// `struct mockgpu_target_remove`.
@@ -252,6 +362,25 @@ pub mod control {
     /// `MOCKGPU_IOCTL_TARGET_REMOVE`.
     pub const IOCTL_TARGET_REMOVE: u32 =
         ioc(IOC_WRITE, MAGIC, 0x01, core::mem::size_of::<TargetRemove>());
+
+    /// `MOCKGPU_IOCTL_LIMIT_SET`.
+    pub const IOCTL_LIMIT_SET: u32 = ioc(IOC_WRITE, MAGIC, 0x02, core::mem::size_of::<Limit>());
+    /// `MOCKGPU_IOCTL_LIMIT_GET`.
+    pub const IOCTL_LIMIT_GET: u32 = ioc(
+        IOC_READ | IOC_WRITE,
+        MAGIC,
+        0x03,
+        core::mem::size_of::<Limit>(),
+    );
+    /// `MOCKGPU_IOCTL_LIMIT_CLEAR`.
+    pub const IOCTL_LIMIT_CLEAR: u32 = ioc(IOC_WRITE, MAGIC, 0x04, core::mem::size_of::<Limit>());
+    /// `MOCKGPU_IOCTL_USAGE_LIST`.
+    pub const IOCTL_USAGE_LIST: u32 = ioc(
+        IOC_READ | IOC_WRITE,
+        MAGIC,
+        0x05,
+        core::mem::size_of::<UsageList>(),
+    );
 
     /// Why a request is refused before anything is done.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]

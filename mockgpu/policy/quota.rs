@@ -89,6 +89,13 @@ impl Counter {
         }
     }
 
+    /// Charges `amount` even past the limit. Only for the fail-safe where the
+    /// driver holds memory mockgpu could not give back: usage must never be
+    /// less than what the tenant holds.
+    pub fn force_charge(&self, amount: u64) {
+        self.used.fetch_add(amount, Ordering::AcqRel);
+    }
+
     /// Returns `amount` previously charged. Saturates at zero rather than
     /// wrapping, so a bookkeeping bug cannot turn into a huge usage.
     pub fn uncharge(&self, amount: u64) {

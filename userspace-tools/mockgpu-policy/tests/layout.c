@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Sizes, offsets and ioctl numbers of uapi/ as C sees them; see layout.rs. */
 #include <stddef.h>
+#include <linux/types.h>
 #include "realgpu.h"
 #include "mockgpu.h"
+
+/* The two DRM structs mockgpu decodes, as include/uapi/drm/drm_mode.h and drm.h define them. */
+struct drm_mode_create_dumb { __u32 height, width, bpp, flags, handle, pitch; __u64 size; };
+struct drm_gem_close { __u32 handle, pad; };
 
 #define F(type, field) offsetof(struct type, field)
 #define S(type) sizeof(struct type)
@@ -22,4 +27,18 @@ const unsigned long mockgpu_layout_control[] = {
 	F(mockgpu_target_add, name), S(mockgpu_target_remove), F(mockgpu_target_remove, name),
 	MOCKGPU_IOCTL_TARGET_ADD, MOCKGPU_IOCTL_TARGET_REMOVE, MOCKGPU_ABI_VERSION,
 	MOCKGPU_PATH_MAX, MOCKGPU_NAME_MAX,
+	F(mockgpu_target_add, tenant_kind), S(mockgpu_tenant), S(mockgpu_limits),
+	F(mockgpu_limits, compute_pct), S(mockgpu_limit), F(mockgpu_limit, tenant),
+	F(mockgpu_limit, limits), S(mockgpu_usage), F(mockgpu_usage, limits),
+	F(mockgpu_usage, memory_used), F(mockgpu_usage, configured), S(mockgpu_usage_list),
+	F(mockgpu_usage_list, entries), MOCKGPU_IOCTL_LIMIT_SET, MOCKGPU_IOCTL_LIMIT_GET,
+	MOCKGPU_IOCTL_LIMIT_CLEAR, MOCKGPU_IOCTL_USAGE_LIST,
+};
+
+const unsigned long mockgpu_layout_drm[] = {
+	S(drm_mode_create_dumb), F(drm_mode_create_dumb, handle), F(drm_mode_create_dumb, size),
+	S(drm_gem_close),
+	0xC02064B2, /* DRM_IOCTL_MODE_CREATE_DUMB, as the kernel headers expand it */
+	0xC00464B4, /* DRM_IOCTL_MODE_DESTROY_DUMB */
+	0x40086409, /* DRM_IOCTL_GEM_CLOSE */
 };

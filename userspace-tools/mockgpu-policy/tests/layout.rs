@@ -2,11 +2,28 @@
 //! compilers give the headers (compiled by build.rs from layout.c).
 use core::mem::{offset_of, size_of};
 
-use mockgpu_policy::abi::{control, realgpu};
+use mockgpu_policy::abi::{control, drm, realgpu};
 
 extern "C" {
     static mockgpu_layout_realgpu: [u64; 19];
-    static mockgpu_layout_control: [u64; 11];
+    static mockgpu_layout_control: [u64; 28];
+    static mockgpu_layout_drm: [u64; 7];
+}
+
+#[test]
+fn drm_layout_matches_c() {
+    let rust = [
+        size_of::<drm::CreateDumb>(),
+        offset_of!(drm::CreateDumb, handle),
+        offset_of!(drm::CreateDumb, size),
+        size_of::<drm::GemClose>(),
+        drm::IOCTL_MODE_CREATE_DUMB as usize,
+        drm::IOCTL_MODE_DESTROY_DUMB as usize,
+        drm::IOCTL_GEM_CLOSE as usize,
+    ];
+    // SAFETY: a constant array defined in layout.c with this length.
+    let c = unsafe { mockgpu_layout_drm };
+    assert_eq!(rust.map(|v| v as u64), c);
 }
 
 #[test]
@@ -51,6 +68,23 @@ fn control_layout_matches_c() {
         control::ABI_VERSION as usize,
         control::PATH_MAX,
         control::NAME_MAX,
+        offset_of!(control::TargetAdd, tenant_kind),
+        size_of::<control::Tenant>(),
+        size_of::<control::Limits>(),
+        offset_of!(control::Limits, compute_pct),
+        size_of::<control::Limit>(),
+        offset_of!(control::Limit, tenant),
+        offset_of!(control::Limit, limits),
+        size_of::<control::Usage>(),
+        offset_of!(control::Usage, limits),
+        offset_of!(control::Usage, memory_used),
+        offset_of!(control::Usage, configured),
+        size_of::<control::UsageList>(),
+        offset_of!(control::UsageList, entries),
+        control::IOCTL_LIMIT_SET as usize,
+        control::IOCTL_LIMIT_GET as usize,
+        control::IOCTL_LIMIT_CLEAR as usize,
+        control::IOCTL_USAGE_LIST as usize,
     ];
     // SAFETY: a constant array defined in layout.c with this length.
     let c = unsafe { mockgpu_layout_control };

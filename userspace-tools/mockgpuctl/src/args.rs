@@ -1,5 +1,5 @@
 //! The command line.
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Control mockgpu, the kernel proxy that shares GPU device nodes between containers.
 #[derive(Parser, Debug)]
@@ -15,9 +15,41 @@ pub struct Cli {
 /// What to do.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Targets and tenants at a glance.
+    Status,
+    /// List the proxied devices.
+    Targets,
     /// Manage proxied devices.
     #[command(subcommand)]
     Target(TargetCommand),
+    /// Set, show or clear a tenant's limits on a target.
+    #[command(subcommand)]
+    Limit(LimitCommand),
+    /// Per-tenant usage of every target.
+    Usage {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run CMD as a new tenant: new pid and mount namespaces, the proxy bound
+    /// at the real node's path (the real node unreachable), limits set, and
+    /// cleaned up afterwards.
+    Run(RunArgs),
+    /// Bind the proxy over the real node inside the mount namespace of PID.
+    Attach {
+        /// A process of the container.
+        #[arg(long)]
+        pid: u32,
+        /// The target (default: every target).
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Print a CDI spec (/etc/cdi) that maps each proxy node to its real path.
+    Cdi {
+        /// The CDI kind.
+        #[arg(long, default_value = "mockgpu.dev/gpu")]
+        kind: String,
+    },
 }
 
 /// `mockgpuctl target ...`
@@ -27,10 +59,100 @@ pub enum TargetCommand {
     Add {
         /// The real device node, e.g. /dev/dri/renderD128.
         path: String,
+        /// What a tenant is on this target.
+        #[arg(long, value_enum, default_value = "pidns")]
+        tenant: TenantKind,
     },
     /// Remove a proxy node; files open on it keep working until closed.
     Remove {
         /// The target's name, e.g. renderD128.
         name: String,
     },
+}
+
+/// The kinds of tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TenantKind {
+    /// The pid namespace of the opening process.
+    Pidns,
+    /// Its cgroup (v2).
+    Cgroup,
+    /// Its user namespace.
+    Userns,
+}
+
+/// Who a limit is for.
+#[derive(Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub struct TenantSel {
+    /// The tenant of this process (its pid namespace, cgroup or user namespace, as the target counts).
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// A pid namespace, by inode (ls -Li /proc/PID/ns/pid).
+    #[arg(long)]
+    pub pidns: Option<u64>,
+    /// A cgroup v2, by path (e.g. /sys/fs/cgroup/tenant-a).
+    #[arg(long)]
+    pub cgroup: Option<String>,
+    /// A user namespace, by inode.
+    #[arg(long)]
+    pub userns: Option<u64>,
+}
+
+/// Limits on the command line.
+#[derive(Args, Debug, Clone, Default)]
+pub struct LimitArgs {
+    /// Device memory, e.g. 512M, 2G, 4096.
+    #[arg(long, value_parser = crate::units::parse_size)]
+    pub memory: Option<u64>,
+    /// Open files of the proxy.
+    #[arg(long)]
+    pub files: Option<u64>,
+    /// Compute share, e.g. 30%.
+    #[arg(long, value_parser = crate::units::parse_percent)]
+    pub compute: Option<u32>,
+}
+
+/// `mockgpuctl limit ...`
+#[derive(Subcommand, Debug)]
+pub enum LimitCommand {
+    /// Set limits (unset ones mean no limit).
+    Set {
+        /// The target (default: every target).
+        #[arg(long)]
+        target: Option<String>,
+        #[command(flatten)]
+        tenant: TenantSel,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Show the limits in force.
+    Get {
+        /// The target (default: every target).
+        #[arg(long)]
+        target: Option<String>,
+        #[command(flatten)]
+        tenant: TenantSel,
+    },
+    /// Return the tenant to the defaults.
+    Clear {
+        /// The target (default: every target).
+        #[arg(long)]
+        target: Option<String>,
+        #[command(flatten)]
+        tenant: TenantSel,
+    },
+}
+
+/// `mockgpuctl run ...`
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The target(s) to expose (default: every target).
+    #[arg(long)]
+    pub target: Vec<String>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// The command and its arguments.
+    #[arg(last = true, required = true)]
+    pub cmd: Vec<String>,
 }

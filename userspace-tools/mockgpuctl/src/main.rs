@@ -1,24 +1,326 @@
 //! `mockgpuctl`: the operator's command line for mockgpu.
 mod args;
+mod run;
 mod sys;
+mod tenant;
+mod units;
 
-use anyhow::Result;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
 use clap::Parser;
+use mockgpu_policy::abi::control as abi;
+use nix::errno::Errno;
 
-use args::{Cli, Command, TargetCommand};
+use args::{Cli, Command, LimitArgs, LimitCommand, TargetCommand, TenantSel};
+use sys::{Control, CtlError};
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mockgpuctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Result<ExitCode> {
     let cli = Cli::parse();
-    let ctl = sys::Control::open(&cli.control)?;
     match cli.command {
-        Command::Target(TargetCommand::Add { path }) => {
-            let name = ctl.target_add(&path)?;
+        Command::Targets => {
+            for t in targets()? {
+                println!("{t}\t/dev/mockgpu/{t}");
+            }
+        }
+        Command::Cdi { kind } => print!("{}", cdi(&kind)?),
+        Command::Run(args) => return run::run(&cli.control, args),
+        Command::Attach { pid, target } => {
+            let names = match target {
+                Some(t) => vec![t],
+                None => targets()?,
+            };
+            run::attach(pid, &names)?;
+        }
+        cmd => {
+            let ctl = Control::open(&cli.control)?;
+            control_command(&ctl, cmd)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn control_command(ctl: &Control, cmd: Command) -> Result<()> {
+    match cmd {
+        Command::Target(TargetCommand::Add { path, tenant }) => {
+            let name = ctl.target_add(&path, tenant.abi())?;
             println!("{path} is proxied at /dev/mockgpu/{name}");
         }
         Command::Target(TargetCommand::Remove { name }) => {
             ctl.target_remove(&name)?;
             println!("target {name} removed");
         }
+        Command::Limit(LimitCommand::Set {
+            target,
+            tenant,
+            limits,
+        }) => {
+            for t in target_names(target)? {
+                let key = set_for_any_kind(ctl, &t, &tenant, &limits)?;
+                println!(
+                    "{t}: {} {} limited to {}",
+                    tenant::kind_name(key.kind),
+                    key.id,
+                    describe(&to_abi(&limits))
+                );
+            }
+        }
+        Command::Limit(LimitCommand::Get { target, tenant }) => {
+            for t in target_names(target)? {
+                let (key, l) = get_for_any_kind(ctl, &t, &tenant)?;
+                println!(
+                    "{t}: {} {}: {}",
+                    tenant::kind_name(key.kind),
+                    key.id,
+                    describe(&l)
+                );
+            }
+        }
+        Command::Limit(LimitCommand::Clear { target, tenant }) => {
+            for t in target_names(target)? {
+                let keys = tenant::resolve(&tenant)?;
+                let done = keys.iter().any(|k| ctl.limit_clear(&t, *k).is_ok());
+                if !done {
+                    bail!("{t}: no such tenant (nothing to clear)");
+                }
+                println!("{t}: limits cleared");
+            }
+        }
+        Command::Usage { json } => {
+            let usage = ctl.usage()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&usage_json(&usage))?);
+            } else {
+                print!("{}", usage_table(&usage));
+            }
+        }
+        Command::Status => {
+            let names = targets()?;
+            println!(
+                "targets: {}",
+                if names.is_empty() {
+                    "none".into()
+                } else {
+                    names.join(", ")
+                }
+            );
+            print!("{}", usage_table(&ctl.usage()?));
+        }
+        _ => unreachable!("handled by real_main"),
     }
     Ok(())
+}
+
+/// The registered targets (from sysfs).
+pub fn targets() -> Result<Vec<String>> {
+    let dir = match std::fs::read_dir("/sys/class/mockgpu") {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("mockgpu is not loaded (no /sys/class/mockgpu)")
+        }
+        Err(e) => return Err(e).context("cannot read /sys/class/mockgpu"),
+    };
+    let mut names: Vec<String> = dir
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn target_names(target: Option<String>) -> Result<Vec<String>> {
+    match target {
+        Some(t) => Ok(vec![t]),
+        None => targets(),
+    }
+}
+
+/// The ABI limits of the command line (unset means no limit).
+pub fn to_abi(l: &LimitArgs) -> abi::Limits {
+    abi::Limits {
+        memory: l.memory.unwrap_or(abi::UNLIMITED),
+        files: l.files.unwrap_or(abi::UNLIMITED),
+        compute_pct: l.compute.unwrap_or(100),
+        pad: 0,
+    }
+}
+
+/// Sets limits for `run`, without printing.
+pub fn set_limits_quiet(
+    ctl: &Control,
+    target: &str,
+    sel: &TenantSel,
+    l: &LimitArgs,
+) -> Result<abi::Tenant> {
+    set_for_any_kind(ctl, target, sel, l)
+}
+
+/// Sets limits with the tenant kind the target counts by (the kernel refuses
+/// the others with EINVAL).
+fn set_for_any_kind(
+    ctl: &Control,
+    target: &str,
+    sel: &TenantSel,
+    l: &LimitArgs,
+) -> Result<abi::Tenant> {
+    let mut last = None;
+    for key in tenant::resolve(sel)? {
+        match ctl.limit_set(target, key, to_abi(l)) {
+            Ok(()) => return Ok(key),
+            Err(CtlError::Refused {
+                errno: Errno::EINVAL,
+                ..
+            }) => last = Some(key),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    bail!(
+        "{target}: it does not count tenants of that kind ({:?})",
+        last.map(|k| tenant::kind_name(k.kind))
+    )
+}
+
+fn get_for_any_kind(
+    ctl: &Control,
+    target: &str,
+    sel: &TenantSel,
+) -> Result<(abi::Tenant, abi::Limits)> {
+    let mut err = None;
+    for key in tenant::resolve(sel)? {
+        match ctl.limit_get(target, key) {
+            Ok(l) => return Ok((key, l)),
+            Err(e) => err = Some(e),
+        }
+    }
+    Err(err
+        .map(Into::into)
+        .unwrap_or_else(|| anyhow::anyhow!("no tenant")))
+}
+
+fn describe(l: &abi::Limits) -> String {
+    format!(
+        "memory {}, files {}, compute {}",
+        units::human_size(l.memory),
+        if l.files == abi::UNLIMITED {
+            "-".into()
+        } else {
+            l.files.to_string()
+        },
+        if l.compute_pct >= 100 {
+            "-".into()
+        } else {
+            format!("{}%", l.compute_pct)
+        }
+    )
+}
+
+fn name_of(u: &abi::Usage) -> String {
+    String::from_utf8_lossy(abi::c_string(&u.target).unwrap_or_default()).into_owned()
+}
+
+/// The usage table for humans.
+pub fn usage_table(usage: &[abi::Usage]) -> String {
+    let mut out = format!(
+        "{:<12} {:<7} {:>12} {:>19} {:>9} {:>10} {:>8} {:>8}\n",
+        "TARGET", "KIND", "TENANT", "MEMORY used/limit", "FILES", "COMPUTE", "USED-ms", "REFUSED"
+    );
+    for u in usage {
+        let mem = format!(
+            "{}/{}",
+            units::human_size(u.memory_used),
+            units::human_size(u.limits.memory)
+        );
+        let files = if u.limits.files == abi::UNLIMITED {
+            format!("{}/-", u.files_used)
+        } else {
+            format!("{}/{}", u.files_used, u.limits.files)
+        };
+        let compute = if u.limits.compute_pct >= 100 {
+            "-".into()
+        } else {
+            format!("{}%", u.limits.compute_pct)
+        };
+        out += &format!(
+            "{:<12} {:<7} {:>12} {:>19} {:>9} {:>10} {:>8} {:>8}\n",
+            name_of(u),
+            tenant::kind_name(u.tenant.kind),
+            u.tenant.id,
+            mem,
+            files,
+            compute,
+            u.compute_used_us / 1000,
+            u.refused_memory + u.refused_files + u.refused_compute
+        );
+    }
+    out
+}
+
+fn usage_json(usage: &[abi::Usage]) -> serde_json::Value {
+    let opt = |v: u64| {
+        if v == abi::UNLIMITED {
+            serde_json::Value::Null
+        } else {
+            v.into()
+        }
+    };
+    usage
+        .iter()
+        .map(|u| {
+            serde_json::json!({
+                "target": name_of(u),
+                "tenant": { "kind": tenant::kind_name(u.tenant.kind), "id": u.tenant.id },
+                "configured": u.configured != 0,
+                "limits": {
+                    "memory_bytes": opt(u.limits.memory),
+                    "files": opt(u.limits.files),
+                    "compute_percent": u.limits.compute_pct,
+                },
+                "usage": {
+                    "memory_bytes": u.memory_used,
+                    "files": u.files_used,
+                    "compute_us": u.compute_used_us,
+                },
+                "refused": {
+                    "memory": u.refused_memory,
+                    "files": u.refused_files,
+                    "compute": u.refused_compute,
+                },
+            })
+        })
+        .collect()
+}
+
+/// A CDI spec mapping each proxy node to the real node's path in the container.
+fn cdi(kind: &str) -> Result<String> {
+    let devices: Vec<serde_json::Value> = targets()?
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "name": t,
+                "containerEdits": {
+                    "deviceNodes": [{
+                        "path": run::real_path_guess(t),
+                        "hostPath": format!("/dev/mockgpu/{t}"),
+                        "permissions": "rw",
+                    }],
+                },
+            })
+        })
+        .collect();
+    let spec = serde_json::json!({
+        "cdiVersion": "0.6.0",
+        "kind": kind,
+        "devices": devices,
+    });
+    Ok(serde_json::to_string_pretty(&spec)? + "\n")
 }

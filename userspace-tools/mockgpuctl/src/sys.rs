@@ -9,6 +9,10 @@ use thiserror::Error;
 
 nix::ioctl_readwrite!(target_add, abi::MAGIC, 0x00, abi::TargetAdd);
 nix::ioctl_write_ptr!(target_remove, abi::MAGIC, 0x01, abi::TargetRemove);
+nix::ioctl_write_ptr!(limit_set, abi::MAGIC, 0x02, abi::Limit);
+nix::ioctl_readwrite!(limit_get, abi::MAGIC, 0x03, abi::Limit);
+nix::ioctl_write_ptr!(limit_clear, abi::MAGIC, 0x04, abi::Limit);
+nix::ioctl_readwrite!(usage_list, abi::MAGIC, 0x05, abi::UsageList);
 
 /// A failed control request, explained.
 #[derive(Debug, Error)]
@@ -42,7 +46,8 @@ pub enum CtlError {
 fn explain(errno: Errno) -> String {
     let why = match errno {
         Errno::EPERM => "permission denied: needs CAP_SYS_ADMIN in the initial user namespace",
-        Errno::ENOENT => "no such file or target",
+        Errno::ENOENT => "no such file, target or tenant",
+        Errno::EINVAL => "invalid request (bad value or tenant kind)",
         Errno::EEXIST => "a target with that name already exists",
         Errno::ENOTTY => "not a char device (or mockgpu does not know this request)",
         Errno::ELOOP => "that is a mockgpu node: proxying a proxy is refused",
@@ -72,11 +77,13 @@ impl Control {
     }
 
     /// Proxies the node at `path`; returns the target's name.
-    pub fn target_add(&self, path: &str) -> Result<String, CtlError> {
+    pub fn target_add(&self, path: &str, tenant_kind: u32) -> Result<String, CtlError> {
         let mut req = abi::TargetAdd {
             hdr: hdr::<abi::TargetAdd>(),
             path: [0; abi::PATH_MAX],
             name: [0; abi::NAME_MAX],
+            tenant_kind,
+            pad: 0,
         };
         copy_c_string(&mut req.path, path, "path")?;
         // SAFETY: `req` is a valid `TargetAdd` that outlives the call.
@@ -105,6 +112,92 @@ impl Control {
             }
         })?;
         Ok(())
+    }
+}
+
+impl Control {
+    fn limit_req(
+        target: &str,
+        tenant: abi::Tenant,
+        limits: abi::Limits,
+    ) -> Result<abi::Limit, CtlError> {
+        let mut req = abi::Limit {
+            hdr: hdr::<abi::Limit>(),
+            target: [0; abi::NAME_MAX],
+            tenant,
+            limits,
+        };
+        copy_c_string(&mut req.target, target, "target name")?;
+        Ok(req)
+    }
+
+    /// Sets the limits of `tenant` on `target`.
+    pub fn limit_set(
+        &self,
+        target: &str,
+        tenant: abi::Tenant,
+        limits: abi::Limits,
+    ) -> Result<(), CtlError> {
+        let req = Self::limit_req(target, tenant, limits)?;
+        // SAFETY: `req` is a valid `Limit` that outlives the call.
+        unsafe { limit_set(self.file.as_raw_fd(), &req) }.map_err(|errno| CtlError::Refused {
+            what: format!("cannot set limits on {target}"),
+            errno,
+        })?;
+        Ok(())
+    }
+
+    /// The limits in force for `tenant` on `target`.
+    pub fn limit_get(&self, target: &str, tenant: abi::Tenant) -> Result<abi::Limits, CtlError> {
+        let mut req = Self::limit_req(target, tenant, abi::Limits::NONE)?;
+        // SAFETY: `req` is a valid `Limit` that outlives the call.
+        unsafe { limit_get(self.file.as_raw_fd(), &mut req) }.map_err(|errno| {
+            CtlError::Refused {
+                what: format!("cannot read limits on {target}"),
+                errno,
+            }
+        })?;
+        Ok(req.limits)
+    }
+
+    /// Returns `tenant` to the defaults on `target`.
+    pub fn limit_clear(&self, target: &str, tenant: abi::Tenant) -> Result<(), CtlError> {
+        let req = Self::limit_req(target, tenant, abi::Limits::NONE)?;
+        // SAFETY: `req` is a valid `Limit` that outlives the call.
+        unsafe { limit_clear(self.file.as_raw_fd(), &req) }.map_err(|errno| CtlError::Refused {
+            what: format!("cannot clear limits on {target}"),
+            errno,
+        })?;
+        Ok(())
+    }
+
+    /// Every tenant's usage on every target.
+    pub fn usage(&self) -> Result<Vec<abi::Usage>, CtlError> {
+        let mut cap = 64usize;
+        loop {
+            let mut entries: Vec<abi::Usage> = Vec::with_capacity(cap);
+            let mut req = abi::UsageList {
+                hdr: hdr::<abi::UsageList>(),
+                capacity: cap as u32,
+                count: 0,
+                entries: entries.as_mut_ptr() as u64,
+            };
+            // SAFETY: `entries` has room for `cap` records, which the kernel
+            // writes at most; `req` outlives the call.
+            unsafe { usage_list(self.file.as_raw_fd(), &mut req) }.map_err(|errno| {
+                CtlError::Refused {
+                    what: "cannot list usage".into(),
+                    errno,
+                }
+            })?;
+            let count = req.count as usize;
+            if count <= cap {
+                // SAFETY: the kernel initialized the first `count` records.
+                unsafe { entries.set_len(count) };
+                return Ok(entries);
+            }
+            cap = count + 16;
+        }
     }
 }
 

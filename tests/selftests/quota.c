@@ -1,0 +1,664 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * quota: per-namespace quotas of mockgpu, enforced through the proxy of the
+ * simulated GPU, and the control ABI that sets them.
+ *
+ *   quota [PROXY]        default /dev/mockgpu/realgpu (target "realgpu")
+ *
+ * Each tenant is a child in a new pid namespace; the parent (in the initial
+ * namespace, unlimited) sets its limits through /dev/mockgpu-control before
+ * the child starts, and reads usage with USAGE_LIST.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <linux/capability.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ktap.h"
+#include "mockgpu.h"
+#include "realgpu.h"
+
+#define PAGE 4096
+static const char *proxy = "/dev/mockgpu/realgpu";
+static const char *target = "realgpu";
+static int own_pidns = -1;	/* the test's own pid namespace */
+
+/* Drops CAP_SYS_ADMIN from the effective and permitted sets. */
+static int prctl_drop_admin(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d))
+		return -1;
+	d[0].effective &= ~(1u << CAP_SYS_ADMIN);
+	d[0].permitted &= ~(1u << CAP_SYS_ADMIN);
+	return syscall(SYS_capset, &h, d);
+}
+
+static int ctl(unsigned long cmd, void *req)
+{
+	int fd = open("/dev/mockgpu-control", O_RDWR);
+	int r, e;
+
+	if (fd < 0)
+		return -1;
+	r = ioctl(fd, cmd, req);
+	e = errno;
+	close(fd);
+	errno = e;
+	return r;
+}
+
+static struct mockgpu_limit limit_req(uint64_t pidns, uint64_t mem, uint64_t files, uint32_t pct)
+{
+	struct mockgpu_limit l = { .hdr = { MOCKGPU_ABI_VERSION, sizeof(l) } };
+
+	strcpy(l.target, target);
+	l.tenant.kind = MOCKGPU_TENANT_PIDNS;
+	l.tenant.id = pidns;
+	l.limits.memory = mem;
+	l.limits.files = files;
+	l.limits.compute_pct = pct;
+	return l;
+}
+
+static int set_limits(uint64_t pidns, uint64_t mem, uint64_t files, uint32_t pct)
+{
+	struct mockgpu_limit l = limit_req(pidns, mem, files, pct);
+
+	return ctl(MOCKGPU_IOCTL_LIMIT_SET, &l);
+}
+
+static int clear_limits(uint64_t pidns)
+{
+	struct mockgpu_limit l = limit_req(pidns, 0, 0, 100);
+
+	return ctl(MOCKGPU_IOCTL_LIMIT_CLEAR, &l);
+}
+
+/* The usage of a pid namespace on the target; 0 if found. */
+static int usage_of(uint64_t pidns, struct mockgpu_usage *out)
+{
+	static struct mockgpu_usage u[256];
+	struct mockgpu_usage_list req = { .hdr = { MOCKGPU_ABI_VERSION, sizeof(req) },
+					  .capacity = 256, .entries = (uintptr_t)u };
+
+	if (ctl(MOCKGPU_IOCTL_USAGE_LIST, &req))
+		return -1;
+	for (unsigned i = 0; i < req.count && i < 256; i++)
+		if (u[i].tenant.kind == MOCKGPU_TENANT_PIDNS && u[i].tenant.id == pidns &&
+		    !strcmp(u[i].target, target)) {
+			*out = u[i];
+			return 0;
+		}
+	return -1;
+}
+
+static uint64_t mem_used(uint64_t pidns)
+{
+	struct mockgpu_usage u;
+
+	return usage_of(pidns, &u) ? 0 : u.memory_used;
+}
+
+/* --- tenants: children in a new pid namespace ----------------------------- */
+
+struct tenant {
+	pid_t pid;		/* as the parent sees it */
+	uint64_t pidns;
+	int go;			/* write end: start the body */
+};
+
+typedef int (*body_fn)(void *arg);
+
+/* Starts @body in a new pid namespace; it waits until tenant_go(). */
+static int tenant_start(struct tenant *t, body_fn body, void *arg)
+{
+	int go[2];
+	char path[64];
+	struct stat st;
+
+	if (pipe(go) || unshare(CLONE_NEWPID))
+		return -1;
+	t->pid = fork();
+	if (t->pid == 0) {
+		char c;
+
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(99);
+		_exit(body(arg));
+	}
+	/* Later children of the parent start in its own namespace again. */
+	if (setns(own_pidns, CLONE_NEWPID))
+		ktap_diag("setns: %s", strerror(errno));
+	close(go[0]);
+	t->go = go[1];
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", t->pid);
+	if (t->pid < 0 || stat(path, &st))
+		return -1;
+	t->pidns = st.st_ino;
+	return 0;
+}
+
+static void tenant_go(struct tenant *t)
+{
+	if (write(t->go, "g", 1) != 1)
+		ktap_diag("tenant %d did not start", t->pid);
+	close(t->go);
+}
+
+static int tenant_wait(struct tenant *t)
+{
+	int status = 0;
+
+	waitpid(t->pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Runs @body as a tenant with the given limits; returns its exit code. */
+static int as_tenant(body_fn body, void *arg, uint64_t mem, uint64_t files, uint32_t pct,
+		     uint64_t *pidns)
+{
+	struct tenant t;
+	int rc;
+
+	if (tenant_start(&t, body, arg)) {
+		ktap_diag("cannot start a tenant: %s", strerror(errno));
+		return -1;
+	}
+	if (set_limits(t.pidns, mem, files, pct))
+		ktap_diag("LIMIT_SET: %s", strerror(errno));
+	tenant_go(&t);
+	rc = tenant_wait(&t);
+	if (pidns)
+		*pidns = t.pidns;
+	return rc;
+}
+
+/* Child-side checks: print a diagnostic and fail the child. */
+#define CHILD_EXPECT(cond)						\
+	do {								\
+		if (!(cond)) {						\
+			printf("# tenant %s:%d: expected %s (errno %s)\n", \
+			       __FILE__, __LINE__, #cond, strerror(errno)); \
+			fflush(stdout);					\
+			return 1;					\
+		}							\
+	} while (0)
+
+static int alloc(int fd, uint64_t size, struct realgpu_alloc *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->size = size;
+	return ioctl(fd, REALGPU_IOCTL_ALLOC, a);
+}
+
+static int gpu_free(int fd, uint32_t handle)
+{
+	struct realgpu_free f = { .handle = handle };
+
+	return ioctl(fd, REALGPU_IOCTL_FREE, &f);
+}
+
+/* --- bodies ---------------------------------------------------------------- */
+
+static int body_boundary(void *arg)
+{
+	int fd = open(proxy, O_RDWR);
+	struct realgpu_alloc a, b, c;
+	struct realgpu_info info;
+
+	CHILD_EXPECT(fd >= 0);
+	CHILD_EXPECT(alloc(fd, 8 * PAGE, &a) == 0);		/* exactly the limit */
+	errno = 0;
+	CHILD_EXPECT(alloc(fd, 1, &b) == -1 && errno == EDQUOT);	/* one byte more */
+	CHILD_EXPECT(ioctl(fd, REALGPU_IOCTL_GET_INFO, &info) == 0);
+	CHILD_EXPECT(info.vram_used == 8 * PAGE);		/* the driver was left untouched */
+	errno = 0;
+	CHILD_EXPECT(alloc(fd, ~0ull, &b) == -1 && errno == EINVAL);	/* overflow */
+	CHILD_EXPECT(gpu_free(fd, a.handle) == 0);
+	CHILD_EXPECT(alloc(fd, 5 * PAGE, &b) == 0);		/* fits again after the free */
+	CHILD_EXPECT(alloc(fd, 3 * PAGE, &c) == 0);
+	errno = 0;
+	CHILD_EXPECT(alloc(fd, PAGE, &a) == -1 && errno == EDQUOT);
+	errno = 0;
+	CHILD_EXPECT(gpu_free(fd, 0xdead) == -1 && errno == EINVAL);	/* bad handle: no change */
+	CHILD_EXPECT(gpu_free(fd, b.handle) == 0);
+	CHILD_EXPECT(gpu_free(fd, b.handle) == -1);		/* double free: no change */
+	CHILD_EXPECT(alloc(fd, 5 * PAGE, &b) == 0);
+	/* exit with buffers still allocated: the close returns them */
+	(void)arg;
+	return 0;
+}
+
+static int body_hold_forever(void *arg)
+{
+	int fd = open(proxy, O_RDWR);
+	struct realgpu_alloc a;
+	int *ready = arg;
+
+	if (fd < 0 || alloc(fd, 4 * PAGE, &a))
+		return 1;
+	if (write(ready[1], "r", 1) != 1)
+		return 1;
+	pause();
+	return 0;
+}
+
+static volatile int stop_threads;
+static int thread_fd;
+
+static void *alloc_loop(void *arg)
+{
+	(void)arg;
+	while (!stop_threads) {
+		struct realgpu_alloc a;
+
+		if (alloc(thread_fd, PAGE, &a) == 0)
+			gpu_free(thread_fd, a.handle);
+	}
+	return NULL;
+}
+
+static int body_threads(void *arg)
+{
+	pthread_t th[32];
+
+	(void)arg;
+	thread_fd = open(proxy, O_RDWR);
+	CHILD_EXPECT(thread_fd >= 0);
+	for (int i = 0; i < 32; i++)
+		pthread_create(&th[i], NULL, alloc_loop, NULL);
+	sleep(3);
+	stop_threads = 1;
+	for (int i = 0; i < 32; i++)
+		pthread_join(th[i], NULL);
+	return 0;
+}
+
+static int body_shared(void *arg)
+{
+	int fd1 = open(proxy, O_RDWR), fd2 = open(proxy, O_RDWR);
+	struct realgpu_alloc a, b;
+	struct realgpu_export e = { 0 };
+	struct realgpu_import im = { 0 };
+
+	(void)arg;
+	CHILD_EXPECT(fd1 >= 0 && fd2 >= 0);
+	CHILD_EXPECT(alloc(fd1, 4 * PAGE, &a) == 0);
+	e.handle = a.handle;
+	CHILD_EXPECT(ioctl(fd1, REALGPU_IOCTL_EXPORT, &e) == 0);
+	im.fd = e.fd;
+	/* 4 + 4 pages would pass the limit of 6: the shared buffer counts once. */
+	CHILD_EXPECT(ioctl(fd2, REALGPU_IOCTL_IMPORT, &im) == 0);
+	CHILD_EXPECT(im.buf_id == a.buf_id);
+	CHILD_EXPECT(alloc(fd2, 2 * PAGE, &b) == 0);
+	errno = 0;
+	CHILD_EXPECT(alloc(fd2, PAGE, &b) == -1 && errno == EDQUOT);
+	/* Freeing one handle keeps the buffer (the other still holds it). */
+	CHILD_EXPECT(gpu_free(fd1, a.handle) == 0);
+	errno = 0;
+	CHILD_EXPECT(alloc(fd1, PAGE, &b) == -1 && errno == EDQUOT);
+	close(e.fd);
+	return 0;
+}
+
+static int body_files(void *arg)
+{
+	int a = open(proxy, O_RDWR), b = open(proxy, O_RDWR), c;
+
+	(void)arg;
+	CHILD_EXPECT(a >= 0 && b >= 0);
+	errno = 0;
+	c = open(proxy, O_RDWR);
+	CHILD_EXPECT(c == -1 && errno == EMFILE);
+	close(b);
+	c = open(proxy, O_RDWR);		/* fits again */
+	CHILD_EXPECT(c >= 0);
+	/* dup and fork share the file: no new charge */
+	b = dup(c);
+	CHILD_EXPECT(b >= 0);
+	return 0;
+}
+
+static int body_compute_nonblock(void *arg)
+{
+	int fd = open(proxy, O_RDWR | O_NONBLOCK);
+	struct realgpu_submit s = { .op = REALGPU_OP_NOP, .cost_us = 10000 };
+	int admitted = 0;
+
+	(void)arg;
+	CHILD_EXPECT(fd >= 0);
+	/* 10% of 100 ms = 10 ms: one 10 ms job per period, then EAGAIN. */
+	for (int i = 0; i < 5; i++) {
+		if (ioctl(fd, REALGPU_IOCTL_SUBMIT, &s) == 0)
+			admitted++;
+		else
+			CHILD_EXPECT(errno == EAGAIN);
+	}
+	CHILD_EXPECT(admitted == 1);
+	return 0;
+}
+
+/* Keeps the GPU busy: 8 jobs of 2 ms in flight, for @arg seconds. */
+static int body_busy(void *arg)
+{
+	int fd = open(proxy, O_RDWR);
+	struct timespec t0, t;
+	double secs = *(double *)arg;
+	uint64_t fences[8] = { 0 };
+	unsigned n = 0;
+
+	if (fd < 0)
+		return 1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		struct realgpu_submit s = { .op = REALGPU_OP_NOP, .cost_us = 2000 };
+		struct realgpu_wait w = { .timeout_ns = -1 };
+
+		if (fences[n % 8]) {
+			w.fence = fences[n % 8];
+			ioctl(fd, REALGPU_IOCTL_WAIT, &w);
+		}
+		if (ioctl(fd, REALGPU_IOCTL_SUBMIT, &s))
+			return 1;
+		fences[n++ % 8] = s.fence;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (t.tv_sec - t0.tv_sec + (t.tv_nsec - t0.tv_nsec) / 1e9 < secs);
+	return 0;
+}
+
+/* --- tests ----------------------------------------------------------------- */
+
+static int test_boundary(void)
+{
+	uint64_t ns;
+
+	TEST_BEGIN();
+	EXPECT_EQ(as_tenant(body_boundary, NULL, 8 * PAGE, MOCKGPU_UNLIMITED, 100, &ns), 0);
+	EXPECT_EQ(mem_used(ns), 0);		/* exit with buffers allocated */
+	clear_limits(ns);
+	return ktap_verdict();
+}
+
+static int test_kill9(void)
+{
+	struct tenant t;
+	int ready[2];
+	char c;
+
+	TEST_BEGIN();
+	EXPECT_OK(pipe(ready));
+	EXPECT_OK(tenant_start(&t, body_hold_forever, ready));
+	EXPECT_OK(set_limits(t.pidns, 64 * PAGE, 8, 100));
+	tenant_go(&t);
+	EXPECT_EQ(read(ready[0], &c, 1), 1);
+	EXPECT_EQ(mem_used(t.pidns), 4 * PAGE);
+	kill(t.pid, SIGKILL);
+	EXPECT_EQ(tenant_wait(&t), 128 + SIGKILL);
+	EXPECT_EQ(mem_used(t.pidns), 0);
+	clear_limits(t.pidns);
+	return ktap_verdict();
+}
+
+static int test_threads(void)
+{
+	struct tenant t;
+	struct mockgpu_usage u;
+	uint64_t max_seen = 0;
+	int samples = 0;
+
+	TEST_BEGIN();
+	EXPECT_OK(tenant_start(&t, body_threads, NULL));
+	EXPECT_OK(set_limits(t.pidns, 10 * PAGE, MOCKGPU_UNLIMITED, 100));
+	tenant_go(&t);
+	for (int i = 0; i < 200; i++) {
+		if (usage_of(t.pidns, &u) == 0) {
+			samples++;
+			if (u.memory_used > max_seen)
+				max_seen = u.memory_used;
+		}
+		usleep(10000);
+	}
+	EXPECT_EQ(tenant_wait(&t), 0);
+	ktap_diag("32 threads: %d samples, peak usage %llu of %d", samples,
+		  (unsigned long long)max_seen, 10 * PAGE);
+	EXPECT(max_seen <= 10 * PAGE);
+	EXPECT(samples > 0);
+	EXPECT_EQ(mem_used(t.pidns), 0);
+	clear_limits(t.pidns);
+	return ktap_verdict();
+}
+
+static int test_isolation(void)
+{
+	struct tenant a, b;
+	struct mockgpu_usage ua, ub;
+	int ready_a[2], ready_b[2];
+	char c;
+
+	TEST_BEGIN();
+	EXPECT_OK(pipe(ready_a));
+	EXPECT_OK(pipe(ready_b));
+	EXPECT_OK(tenant_start(&a, body_hold_forever, ready_a));
+	EXPECT_OK(tenant_start(&b, body_hold_forever, ready_b));
+	EXPECT(a.pidns != b.pidns);
+	EXPECT_OK(set_limits(a.pidns, 4 * PAGE, 8, 100));
+	EXPECT_OK(set_limits(b.pidns, 16 * PAGE, 8, 100));
+	tenant_go(&a);
+	tenant_go(&b);
+	EXPECT_EQ(read(ready_a[0], &c, 1), 1);	/* A at its limit */
+	EXPECT_EQ(read(ready_b[0], &c, 1), 1);	/* B unaffected by A */
+	EXPECT_OK(usage_of(a.pidns, &ua));
+	EXPECT_OK(usage_of(b.pidns, &ub));
+	EXPECT_EQ(ua.memory_used, 4 * PAGE);
+	EXPECT_EQ(ub.memory_used, 4 * PAGE);
+	EXPECT_EQ(ua.files_used, 1);
+	kill(a.pid, SIGKILL);
+	kill(b.pid, SIGKILL);
+	tenant_wait(&a);
+	tenant_wait(&b);
+	EXPECT_EQ(mem_used(a.pidns) + mem_used(b.pidns), 0);
+	clear_limits(a.pidns);
+	clear_limits(b.pidns);
+	return ktap_verdict();
+}
+
+static int test_shared(void)
+{
+	uint64_t ns;
+
+	TEST_BEGIN();
+	EXPECT_EQ(as_tenant(body_shared, NULL, 6 * PAGE, MOCKGPU_UNLIMITED, 100, &ns), 0);
+	EXPECT_EQ(mem_used(ns), 0);
+	clear_limits(ns);
+	return ktap_verdict();
+}
+
+static int test_files(void)
+{
+	uint64_t ns;
+	struct mockgpu_usage u;
+
+	TEST_BEGIN();
+	EXPECT_EQ(as_tenant(body_files, NULL, MOCKGPU_UNLIMITED, 2, 100, &ns), 0);
+	EXPECT_OK(usage_of(ns, &u));
+	EXPECT_EQ(u.files_used, 0);
+	EXPECT_EQ(u.refused_files, 1);
+	clear_limits(ns);
+	return ktap_verdict();
+}
+
+static int test_compute_nonblock(void)
+{
+	uint64_t ns;
+
+	TEST_BEGIN();
+	EXPECT_EQ(as_tenant(body_compute_nonblock, NULL, MOCKGPU_UNLIMITED, MOCKGPU_UNLIMITED, 10, &ns), 0);
+	clear_limits(ns);
+	return ktap_verdict();
+}
+
+static int test_compute_share(void)
+{
+	struct tenant a, b;
+	struct mockgpu_usage ua, ub;
+	double secs = 4.0, share;
+
+	TEST_BEGIN();
+	EXPECT_OK(tenant_start(&a, body_busy, &secs));
+	EXPECT_OK(tenant_start(&b, body_busy, &secs));
+	EXPECT_OK(set_limits(a.pidns, MOCKGPU_UNLIMITED, MOCKGPU_UNLIMITED, 70));
+	EXPECT_OK(set_limits(b.pidns, MOCKGPU_UNLIMITED, MOCKGPU_UNLIMITED, 30));
+	tenant_go(&a);
+	tenant_go(&b);
+	EXPECT_EQ(tenant_wait(&a), 0);
+	EXPECT_EQ(tenant_wait(&b), 0);
+	EXPECT_OK(usage_of(a.pidns, &ua));
+	EXPECT_OK(usage_of(b.pidns, &ub));
+	share = 100.0 * ua.compute_used_us / (double)(ua.compute_used_us + ub.compute_used_us);
+	ktap_diag("compute admitted: A %llu us, B %llu us: A's share %.1f%% (target 70%%)",
+		  (unsigned long long)ua.compute_used_us, (unsigned long long)ub.compute_used_us, share);
+	EXPECT(share > 65.0 && share < 75.0);
+	clear_limits(a.pidns);
+	clear_limits(b.pidns);
+	return ktap_verdict();
+}
+
+static int test_control_malformed(void)
+{
+	struct mockgpu_limit l = limit_req(12345, 1, 1, 50), good;
+	struct mockgpu_usage before, after;
+	int fd = open("/dev/mockgpu-control", O_RDWR);
+
+	TEST_BEGIN();
+	/* A known tenant, to check nothing changes. */
+	EXPECT_OK(set_limits(777, 8 * PAGE, 3, 40));
+	EXPECT_OK(usage_of(777, &before));
+	good = limit_req(777, PAGE, 1, 1);
+	l = good;
+	l.hdr.version = 2;
+	EXPECT_ERRNO(ioctl(fd, MOCKGPU_IOCTL_LIMIT_SET, &l), EPROTO);
+	l = good;
+	l.hdr.size -= 8;
+	EXPECT_ERRNO(ioctl(fd, MOCKGPU_IOCTL_LIMIT_SET, &l), EINVAL);
+	EXPECT_ERRNO(ioctl(fd, MOCKGPU_IOCTL_LIMIT_SET, NULL), EFAULT);
+	EXPECT_ERRNO(ioctl(fd, MOCKGPU_IOCTL_LIMIT_SET, (void *)0xffffffff81000000ull), EFAULT);
+	l = good;
+	l.limits.compute_pct = 0;
+	EXPECT_ERRNO(ioctl(fd, MOCKGPU_IOCTL_LIMIT_SET, &l), EINVAL);
+	l.limits.compute_pct = 101;
+	EXPECT_ERRNO(ioctl(fd, MOCKGPU_IOCTL_LIMIT_SET, &l), EINVAL);
+	l = good;
+	l.tenant.kind = 9;
+	EXPECT_ERRNO(ioctl(fd, MOCKGPU_IOCTL_LIMIT_SET, &l), EINVAL);
+	l = good;
+	l.tenant.pad = 1;
+	EXPECT_ERRNO(ioctl(fd, MOCKGPU_IOCTL_LIMIT_SET, &l), EINVAL);
+	l = good;
+	strcpy(l.target, "no-such-target");
+	EXPECT_ERRNO(ioctl(fd, MOCKGPU_IOCTL_LIMIT_SET, &l), ENOENT);
+	l = good;
+	memset(l.target, 'x', sizeof(l.target));	/* no NUL */
+	EXPECT_ERRNO(ioctl(fd, MOCKGPU_IOCTL_LIMIT_SET, &l), EINVAL);
+	l = limit_req(424242, 0, 0, 100);
+	EXPECT_ERRNO(ioctl(fd, MOCKGPU_IOCTL_LIMIT_GET, &l), ENOENT);	/* unknown tenant */
+	EXPECT_ERRNO(ioctl(fd, MOCKGPU_IOCTL_LIMIT_CLEAR, &l), ENOENT);
+	EXPECT_ERRNO(ioctl(fd, _IOW(MOCKGPU_IOC_MAGIC, 0x7f, struct mockgpu_limit), &good), ENOTTY);
+	EXPECT_OK(usage_of(777, &after));
+	EXPECT(memcmp(&before, &after, sizeof(before)) == 0);
+	l = limit_req(777, 0, 0, 100);
+	EXPECT_OK(ioctl(fd, MOCKGPU_IOCTL_LIMIT_GET, &l));
+	EXPECT_EQ(l.limits.memory, 8 * PAGE);
+	EXPECT_EQ(l.limits.compute_pct, 40);
+	EXPECT_OK(clear_limits(777));
+	close(fd);
+	return ktap_verdict();
+}
+
+/* Every changing command refused with EPERM, as @who. */
+static int changes_refused(void)
+{
+	struct mockgpu_limit l = limit_req(777, PAGE, 1, 50);
+	struct mockgpu_target_add add = { .hdr = { MOCKGPU_ABI_VERSION, sizeof(add) } };
+	struct mockgpu_target_remove rm = { .hdr = { MOCKGPU_ABI_VERSION, sizeof(rm) } };
+	int fd = open("/dev/mockgpu-control", O_RDWR);
+
+	strcpy(add.path, "/dev/null");
+	strcpy(rm.name, target);
+	if (fd < 0)
+		return 2;
+	if (ioctl(fd, MOCKGPU_IOCTL_LIMIT_SET, &l) != -1 || errno != EPERM)
+		return 3;
+	if (ioctl(fd, MOCKGPU_IOCTL_LIMIT_CLEAR, &l) != -1 || errno != EPERM)
+		return 4;
+	if (ioctl(fd, MOCKGPU_IOCTL_TARGET_ADD, &add) != -1 || errno != EPERM)
+		return 5;
+	if (ioctl(fd, MOCKGPU_IOCTL_TARGET_REMOVE, &rm) != -1 || errno != EPERM)
+		return 6;
+	return 0;
+}
+
+static int test_eperm(void)
+{
+	int status;
+	pid_t pid;
+
+	TEST_BEGIN();
+	/* Root without CAP_SYS_ADMIN (dropped capabilities, as in a container). */
+	pid = fork();
+	if (pid == 0) {
+		/* The node is open before the capabilities go, as a container gets it. */
+		if (prctl_drop_admin() != 0)
+			_exit(9);
+		_exit(changes_refused());
+	}
+	waitpid(pid, &status, 0);
+	EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		ktap_diag("no CAP_SYS_ADMIN: child exit %d", WEXITSTATUS(status));
+	/* Root of a user namespace: all capabilities, but not in the initial one. */
+	pid = fork();
+	if (pid == 0) {
+		if (unshare(CLONE_NEWUSER))
+			_exit(8);
+		_exit(changes_refused());
+	}
+	waitpid(pid, &status, 0);
+	EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		ktap_diag("user-namespace root: child exit %d", WEXITSTATUS(status));
+	return ktap_verdict();
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1)
+		proxy = argv[1];
+	target = strrchr(proxy, '/') + 1;
+	own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+	ktap_header(10);
+	ktap_result(test_boundary(), "memory limit N: N fits, N+1 refused (EDQUOT), fits again after free");
+	ktap_result(test_kill9(), "usage back to zero after kill -9 with buffers allocated");
+	ktap_result(test_threads(), "32 threads allocating at the boundary never pass the limit");
+	ktap_result(test_isolation(), "two tenants are isolated from each other");
+	ktap_result(test_shared(), "a buffer shared by export/import is charged once");
+	ktap_result(test_files(), "open files limit: EMFILE past it, dup shares the charge");
+	ktap_result(test_compute_nonblock(), "over the compute budget: EAGAIN with O_NONBLOCK");
+	ktap_result(test_compute_share(), "two busy tenants at 70/30 get 70/30 of compute");
+	ktap_result(test_control_malformed(), "malformed control requests are refused and change nothing");
+	ktap_result(test_eperm(), "without CAP_SYS_ADMIN in the initial namespace: EPERM on every change");
+	return ktap_finish();
+}
