@@ -3,6 +3,8 @@
 #   make                 build mockgpu.ko and realgpu.ko (against KDIR, or the cached test kernel)
 #   make demo            two containers sharing one (simulated) GPU at different limits
 #   make check           host + guest tests; ends with "N passed, N failed"
+#   make bench           overhead against direct, CUSE and LD_PRELOAD (non-debug kernel)
+#   make stress          1,000,000 fuzzer calls and a 120 s stress run (debug kernel)
 #   make vm-run RUN=script [FILES=dir]   run a script in the test guest
 #   make deps            install the toolchain (Debian 12, root)
 #   make kernel          build (or find) the cached debug test kernel
@@ -11,7 +13,7 @@ SHELL := /bin/bash
 KDIR ?=
 export KDIR
 
-.PHONY: all modules deps kernel guest-progs check demo vm-run clean
+.PHONY: all modules deps kernel guest-progs check demo bench stress vm-run clean
 
 all: modules
 
@@ -32,6 +34,12 @@ check:
 
 demo:
 	@scripts/demo.sh
+
+bench:
+	@scripts/bench.sh
+
+stress:
+	@scripts/stress.sh
 
 vm-run:
 	@test -n "$(RUN)" || { echo "usage: make vm-run RUN=<script> [FILES=<dir>]"; exit 2; }

@@ -39,6 +39,7 @@ impl MiscDevice for Control {
             abi::IOCTL_LIMIT_GET => limit(arg, LimitOp::Get),
             abi::IOCTL_LIMIT_CLEAR => limit(arg, LimitOp::Clear),
             abi::IOCTL_USAGE_LIST => usage_list(arg),
+            abi::IOCTL_POLICY_SET => policy_set(arg),
             _ => Err(ENOTTY),
         }
     }
@@ -197,5 +198,29 @@ fn usage_list(arg: UserPtr) -> Result<isize> {
     })?;
     req[count_at..count_at + 4].copy_from_slice(&(count as u32).to_ne_bytes());
     UserSlice::new(arg, N).writer().write_slice(&req)?;
+    Ok(0)
+}
+
+/// POLICY_SET: a target's ioctl allowlist.
+fn policy_set(arg: UserPtr) -> Result<isize> {
+    require_admin()?;
+    const N: usize = core::mem::size_of::<abi::Policy>();
+    let req = read_request::<N>(arg)?;
+    let target_at = core::mem::offset_of!(abi::Policy, target);
+    let mode = read_u32(&req, core::mem::offset_of!(abi::Policy, mode))?;
+    let count = read_u32(&req, core::mem::offset_of!(abi::Policy, count))? as usize;
+    let name = c_str_field(&req[target_at..target_at + abi::NAME_MAX])?;
+    match mode {
+        abi::POLICY_ALLOW_ALL => Registry::set_policy(name, None)?,
+        abi::POLICY_ALLOWLIST if count <= abi::POLICY_MAX => {
+            let at = core::mem::offset_of!(abi::Policy, cmds);
+            let mut cmds = [0u32; abi::POLICY_MAX];
+            for (i, cmd) in cmds.iter_mut().enumerate().take(count) {
+                *cmd = read_u32(&req, at + 4 * i)?;
+            }
+            Registry::set_policy(name, Some(&cmds[..count]))?;
+        }
+        _ => return Err(EINVAL),
+    }
     Ok(0)
 }

@@ -97,6 +97,10 @@ unsafe extern "C" {
     pub(crate) fn mockgpu_scratch_map() -> c_ulong;
     /// Unmaps a page from `mockgpu_scratch_map`.
     pub(crate) fn mockgpu_scratch_unmap(addr: c_ulong);
+    /// Creates /sys/kernel/debug/mockgpu/status.
+    pub(crate) fn mockgpu_debugfs_init();
+    /// Removes it, waiting for readers in progress.
+    pub(crate) fn mockgpu_debugfs_exit();
     /// Whether the file is `O_NONBLOCK`.
     pub(crate) fn mockgpu_nonblock(file: *const bindings::file) -> bool;
     /// The target reference of the node an inode of mockgpu's major opened.

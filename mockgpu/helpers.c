@@ -6,7 +6,9 @@
  */
 #include <linux/cdev.h>
 #include <linux/cgroup.h>
+#include <linux/debugfs.h>
 #include <linux/delay.h>
+#include <linux/seq_file.h>
 #include <linux/hrtimer.h>
 #include <linux/pid_namespace.h>
 #include <linux/sched/signal.h>
@@ -411,4 +413,26 @@ unsigned long mockgpu_scratch_map(void)
 void mockgpu_scratch_unmap(unsigned long addr)
 {
 	vm_munmap(addr, PAGE_SIZE);
+}
+
+/* /sys/kernel/debug/mockgpu/status: targets and per-tenant usage, for humans. */
+static struct dentry *mockgpu_debugfs;
+
+static int mockgpu_status_show(struct seq_file *m, void *v)
+{
+	mockgpu_status_rs(m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(mockgpu_status);
+
+void mockgpu_debugfs_init(void)
+{
+	mockgpu_debugfs = debugfs_create_dir("mockgpu", NULL);
+	debugfs_create_file("status", 0444, mockgpu_debugfs, NULL, &mockgpu_status_fops);
+}
+
+/* Waits for readers in progress, so nothing of the module runs afterwards. */
+void mockgpu_debugfs_exit(void)
+{
+	debugfs_remove(mockgpu_debugfs);
 }

@@ -52,4 +52,10 @@ bool mockgpu_nonblock(const struct file *file);
 unsigned long mockgpu_scratch_map(void);
 void mockgpu_scratch_unmap(unsigned long addr);
 
+/* The debugfs status file; its content is written by Rust (mockgpu_main.rs). */
+struct seq_file;
+void mockgpu_debugfs_init(void);
+void mockgpu_debugfs_exit(void);
+void mockgpu_status_rs(struct seq_file *m);
+
 #endif /* MOCKGPU_HELPERS_H */

@@ -110,6 +110,8 @@ impl kernel::Module for MockGpu {
             }
             return Err(e);
         }
+        // SAFETY: called once, after the registry exists; undone in `drop`.
+        unsafe { ffi::mockgpu_debugfs_init() };
         pr_info!("loaded\n");
         Ok(MockGpu { _control: control })
     }
@@ -131,8 +133,25 @@ fn add_targets(param: &CStr) -> Result {
     Ok(())
 }
 
+/// Writes /sys/kernel/debug/mockgpu/status.
+///
+/// # Safety
+///
+/// Called by the seq_file core (helpers.c) with the seq_file being shown.
+#[no_mangle]
+unsafe extern "C" fn mockgpu_status_rs(m: *mut kernel::bindings::seq_file) {
+    // SAFETY: `m` is valid for the call (the safety requirements).
+    let m = unsafe { kernel::seq_file::SeqFile::from_raw(m) };
+    let _ = Registry::for_each(|target| {
+        target.show(m);
+        Ok(())
+    });
+}
+
 impl Drop for MockGpu {
     fn drop(&mut self) {
+        // SAFETY: created in `init`; removal waits for readers in progress.
+        unsafe { ffi::mockgpu_debugfs_exit() };
         // SAFETY: module exit, after a successful init. No proxy file is open
         // (each would hold a reference on this module), so once the targets
         // are gone no table is in use.

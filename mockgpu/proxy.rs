@@ -68,7 +68,8 @@ impl ProxyFile {
         };
         // SAFETY: as above; nobody else sees `file` yet.
         unsafe { real.mirror_fmode_to(file) };
-        // From here the file charge is returned by `drop`.
+        // Once constructed, the file charge is returned by `drop`.
+        let charged = tenant.clone();
         KBox::pin_init(
             pin_init!(ProxyFile {
                 target,
@@ -78,6 +79,18 @@ impl ProxyFile {
             }),
             GFP_KERNEL,
         )
+        .inspect_err(|_| charged.uncharge_file())
+    }
+
+    /// Whether the target's ioctl policy lets `cmd` through; a refusal is
+    /// counted for this file's tenant.
+    #[inline]
+    fn allowed(&self, cmd: u32) -> bool {
+        let ok = self.target.policy().allows(cmd);
+        if !ok {
+            self.tenant.count_refused_ioctl();
+        }
+        ok
     }
 
     /// The real file behind this proxy file.
@@ -95,6 +108,9 @@ impl ProxyFile {
     /// `file` is this proxy's open file.
     #[inline]
     pub(crate) unsafe fn ioctl(&self, file: *mut bindings::file, cmd: u32, arg: usize) -> isize {
+        if !self.allowed(cmd) {
+            return EPERM.to_errno() as isize;
+        }
         // SAFETY: `file` is valid (the safety requirements).
         unsafe { self.real.sync_flags_from(file) };
         let backend = self.target.backend();
@@ -117,6 +133,9 @@ impl ProxyFile {
     ///
     /// `file` is this proxy's open file.
     pub(crate) unsafe fn compat_ioctl(&self, file: *mut bindings::file, cmd: u32, arg: usize) -> isize {
+        if !self.allowed(cmd) {
+            return EPERM.to_errno() as isize;
+        }
         // SAFETY: `file` is valid (the safety requirements).
         unsafe { self.real.sync_flags_from(file) };
         self.real.compat_ioctl(cmd, arg)

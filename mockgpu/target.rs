@@ -29,7 +29,7 @@ use kernel::{
 use crate::{
     ffi::{self, MockgpuNode, MINORS},
     fops,
-    policy::{abi::control::Limits, backend::Backend},
+    policy::{abi::control::Limits, allow::IoctlPolicy, backend::Backend},
     real::RealNode,
     tenant::{Key, Tenant},
 };
@@ -43,12 +43,16 @@ pub(crate) const NAME_MAX: usize = 63;
 #[pin_data]
 pub(crate) struct Target {
     name: CString,
+    /// The real node's path as the operator gave it.
+    path: CString,
     node: RealNode,
     backend: Backend,
     /// The proxy table, valid until module exit (see `fops.rs`).
     fops: *const bindings::file_operations,
     /// What a tenant is on this target (`enum mockgpu_tenant_kind`).
     tenant_kind: u32,
+    /// The ioctls this target forwards; read lock-free on every ioctl.
+    policy: IoctlPolicy,
     /// The tenants seen or configured, sorted by key. Taken at open (a
     /// binary search) and by the control node; never on ioctl or mmap.
     #[pin]
@@ -82,13 +86,16 @@ impl Target {
         // `buf` holds `name` and at least one NUL after it.
         let name = CStr::from_bytes_until_nul(&buf).map_err(|_| EINVAL)?.to_cstring()?;
         let (backend, fops) = probe(path, &node)?;
+        let real_path = path.to_cstring()?;
         Arc::pin_init(
             pin_init!(Target {
                 name,
+                path: real_path,
                 node,
                 backend,
                 fops,
                 tenant_kind,
+                policy: IoctlPolicy::new(),
                 tenants <- new_mutex!(KVec::new()),
             }),
             GFP_KERNEL,
@@ -108,6 +115,12 @@ impl Target {
     /// What a tenant is on this target.
     pub(crate) fn tenant_kind(&self) -> u32 {
         self.tenant_kind
+    }
+
+    /// The ioctls this target forwards.
+    #[inline]
+    pub(crate) fn policy(&self) -> &IoctlPolicy {
+        &self.policy
     }
 
     /// The detected backend.
@@ -174,6 +187,42 @@ impl Target {
         let tenants = self.tenants.lock();
         let i = tenants.binary_search_by(|t| t.key().cmp(&key)).map_err(|_| ENOENT)?;
         Ok(tenants.get(i).ok_or(ENOENT)?.limits())
+    }
+
+    /// One paragraph of the status file.
+    pub(crate) fn show(&self, m: &kernel::seq_file::SeqFile) {
+        let kind = crate::policy::abi::control::kind_name(self.tenant_kind);
+        kernel::seq_print!(
+            m,
+            "{}: /dev/mockgpu/{} -> {}, {} backend, tenants by {}, ioctls: ",
+            &*self.name,
+            &*self.name,
+            &*self.path,
+            self.backend.name(),
+            kind
+        );
+        match self.policy.describe() {
+            None => kernel::seq_print!(m, "all\n"),
+            Some(n) => kernel::seq_print!(m, "allowlist of {}\n", n),
+        }
+        let _ = self.for_each_usage(|u| {
+            let configured = if u.configured != 0 { " (configured)" } else { "" };
+            kernel::seq_print!(m, "  {} {}{}: memory {}/", kind, u.tenant.id, configured, u.memory_used);
+            show_limit(m, u.limits.memory);
+            kernel::seq_print!(m, " B, files {}/", u.files_used);
+            show_limit(m, u.limits.files);
+            kernel::seq_print!(
+                m,
+                ", compute {}%, used {} us; refused: memory {}, files {}, compute {}, ioctls {}\n",
+                u.limits.compute_pct,
+                u.compute_used_us,
+                u.refused_memory,
+                u.refused_files,
+                u.refused_compute,
+                u.refused_ioctls
+            );
+            Ok(())
+        });
     }
 
     /// Calls `f` with each tenant's usage record, the target name filled in.
@@ -367,6 +416,21 @@ impl Registry {
             .ok_or(ENOENT)
     }
 
+    /// Sets a target's ioctl policy (serialized by the registry lock).
+    pub(crate) fn set_policy(name: &CStr, allowlist: Option<&[u32]>) -> Result {
+        let targets = TARGETS.lock();
+        let entry = targets
+            .entries
+            .iter()
+            .find(|e| e.target.name() == name)
+            .ok_or(ENOENT)?;
+        match allowlist {
+            None => entry.target.policy.allow_all(),
+            Some(cmds) => entry.target.policy.set_allowlist(cmds).map_err(|_| EINVAL)?,
+        }
+        Ok(())
+    }
+
     /// Calls `f` with every registered target.
     pub(crate) fn for_each(mut f: impl FnMut(&Target) -> Result) -> Result {
         let targets = TARGETS.lock();
@@ -394,6 +458,15 @@ fn is_own_node(dev: bindings::dev_t) -> bool {
     let own_major = unsafe { ffi::mockgpu_nodes_major() };
     major(dev) == own_major
         || (major(dev) == MISC_MAJOR && crate::control_minor() == Some(minor(dev)))
+}
+
+/// A limit in the status file: `-` for none.
+fn show_limit(m: &kernel::seq_file::SeqFile, v: u64) {
+    if v == crate::policy::abi::control::UNLIMITED {
+        kernel::seq_print!(m, "-");
+    } else {
+        kernel::seq_print!(m, "{}", v);
+    }
 }
 
 fn major(dev: bindings::dev_t) -> u32 {

@@ -75,6 +75,7 @@ pub(crate) struct Tenant {
     memory: Counter,
     compute: Budget,
     refused_compute: AtomicU64,
+    refused_ioctls: AtomicU64,
     configured: AtomicBool,
     #[pin]
     held: Mutex<KVec<Held>>,
@@ -98,6 +99,7 @@ impl Tenant {
                 memory: Counter::new(limits.memory),
                 compute: Budget::new(u64::from(limits.compute_pct), PERIOD_US),
                 refused_compute: AtomicU64::new(0),
+                refused_ioctls: AtomicU64::new(0),
                 configured: AtomicBool::new(configured),
                 held <- new_mutex!(KVec::new()),
             }),
@@ -150,14 +152,20 @@ impl Tenant {
             refused_memory: self.memory.refused(),
             refused_files: self.files.refused(),
             refused_compute: self.refused_compute.load(Ordering::Relaxed),
+            refused_ioctls: self.refused_ioctls.load(Ordering::Relaxed),
             configured: u32::from(self.configured()),
             pad: 0,
         }
     }
 }
 
-/// Open files.
+/// Open files and ioctls.
 impl Tenant {
+    /// Counts an ioctl the target's policy refused.
+    pub(crate) fn count_refused_ioctl(&self) {
+        self.refused_ioctls.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Charges one open file (`EMFILE` over the limit).
     pub(crate) fn charge_file(&self) -> Result {
         self.files.try_charge(1).map_err(|_| EMFILE)

@@ -15,6 +15,17 @@ for src in "$MOCKGPU_TOP"/tests/selftests/*.c; do
       -I"$kdir/usr/include" -I"$MOCKGPU_TOP/uapi" -o "$exe" "$src"
   fi
 done
+# The benchmark: static bench and CUSE forwarder; a dynamic bench and the
+# LD_PRELOAD interposer for the user-space alternative.
+b="$MOCKGPU_TOP/tests/bench"
+if [ ! -e "$bin/bench" ] || [ -n "$(find "$b" "$MOCKGPU_TOP/uapi" -newer "$bin/bench" 2>/dev/null)" ]; then
+  cflags=(-O2 -Wall -Wextra -pthread -I"$kdir/usr/include" -I"$MOCKGPU_TOP/uapi")
+  gcc -static "${cflags[@]}" -o "$bin/bench" "$b/bench.c"
+  gcc "${cflags[@]}" -o "$bin/bench_dyn" "$b/bench.c"
+  gcc -shared -fPIC "${cflags[@]}" -o "$bin/libgpu_preload.so" "$b/gpu_preload.c" -ldl
+  gcc -static "${cflags[@]}" -I/usr/include/fuse3 -o "$bin/cuse_realgpu" "$b/cuse_realgpu.c" \
+    -lfuse3 -ldl 2>&1 | { grep -v -e 'dlopen' -e 'fuse_get_module' || true; }
+fi
 (cd "$MOCKGPU_TOP/userspace-tools" &&
   RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release \
     --target x86_64-unknown-linux-gnu --bins)

@@ -21,9 +21,11 @@ else
   tc=("${KMAKE_VARS[@]}")
 fi
 mo="$MOCKGPU_TOP/build/kmod/$(echo "$kdir" | sha256sum | cut -c1-12)"
-mkdir -p "$mo" "$MOCKGPU_TOP/build/modules"
+# Modules per kernel: build/modules/<kernel build dir name>/.
+dest="$MOCKGPU_TOP/build/modules/$(basename "$kdir")"
+mkdir -p "$mo" "$dest"
 start=$(date +%s)
 make -C "$kdir" M="$MOCKGPU_TOP" MO="$mo" "${tc[@]}" -j"$JOBS" modules >&2
-rm -f "$MOCKGPU_TOP"/build/modules/*.ko
-find "$mo" -name '*.ko' -exec cp {} "$MOCKGPU_TOP/build/modules/" \;
-log "built $(cd "$MOCKGPU_TOP/build/modules" && echo *.ko) against $kdir in $(( $(date +%s) - start )) s"
+rm -f "$dest"/*.ko
+find "$mo" -name '*.ko' -exec cp {} "$dest/" \;
+log "built $(cd "$dest" && echo *.ko) against $kdir in $(( $(date +%s) - start )) s (in $dest)"

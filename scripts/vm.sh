@@ -36,11 +36,16 @@ mkdir -p "$out"; out=$(cd "$out" && pwd); rm -rf "${out:?}"/*
 root="$out/root"
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,files,mockgpu/modules,mockgpu/bin,mockgpu/tests}
 cp /bin/busybox "$root/bin/busybox"
+# glibc's loader and libc, for the dynamically linked programs (the bench's
+# LD_PRELOAD row); everything else is static.
+mkdir -p "$root/lib64" "$root/lib/x86_64-linux-gnu"
+cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
+cp -L /lib/x86_64-linux-gnu/libc.so.6 "$root/lib/x86_64-linux-gnu/"
 for applet in $(/bin/busybox --list); do
   [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 done
 # The project's modules, plus the DRM modules vgem needs.
-cp "$MOCKGPU_TOP"/build/modules/*.ko "$root/mockgpu/modules/" 2>/dev/null || true
+cp "$MOCKGPU_TOP/build/modules/$(basename "$kdir")"/*.ko "$root/mockgpu/modules/" 2>/dev/null || true
 for m in drm_shmem_helper vgem; do
   f=$(find "$kdir" -name "$m.ko" -print -quit)
   [ -n "$f" ] && cp "$f" "$root/mockgpu/modules/"

@@ -97,6 +97,7 @@ struct mockgpu_usage {
 	__u64 refused_memory;		/* charges refused, by kind */
 	__u64 refused_files;
 	__u64 refused_compute;		/* jobs that had to wait or got EAGAIN */
+	__u64 refused_ioctls;		/* ioctls the target's policy refused */
 	__u32 configured;		/* 1 if limits were set for this tenant */
 	__u32 pad;
 };
@@ -113,11 +114,29 @@ struct mockgpu_usage_list {
 	__u64 entries;			/* in: user pointer */
 };
 
+/*
+ * POLICY_SET: which ioctls a target lets through. ALLOW_ALL (the default)
+ * forwards every ioctl; ALLOWLIST forwards only the @count numbers in @cmds,
+ * and refuses any other with EPERM, counted as a refusal of the caller's
+ * tenant. Applies at once to open files.
+ */
+#define MOCKGPU_POLICY_ALLOW_ALL	0
+#define MOCKGPU_POLICY_ALLOWLIST	1
+#define MOCKGPU_POLICY_MAX		64
+struct mockgpu_policy {
+	struct mockgpu_hdr hdr;
+	char target[MOCKGPU_NAME_MAX];	/* in */
+	__u32 mode;			/* MOCKGPU_POLICY_* */
+	__u32 count;			/* <= MOCKGPU_POLICY_MAX */
+	__u32 cmds[MOCKGPU_POLICY_MAX];	/* ioctl numbers */
+};
+
 #define MOCKGPU_IOCTL_TARGET_ADD	_IOWR(MOCKGPU_IOC_MAGIC, 0x00, struct mockgpu_target_add)
 #define MOCKGPU_IOCTL_TARGET_REMOVE	_IOW(MOCKGPU_IOC_MAGIC, 0x01, struct mockgpu_target_remove)
 #define MOCKGPU_IOCTL_LIMIT_SET		_IOW(MOCKGPU_IOC_MAGIC, 0x02, struct mockgpu_limit)
 #define MOCKGPU_IOCTL_LIMIT_GET		_IOWR(MOCKGPU_IOC_MAGIC, 0x03, struct mockgpu_limit)
 #define MOCKGPU_IOCTL_LIMIT_CLEAR	_IOW(MOCKGPU_IOC_MAGIC, 0x04, struct mockgpu_limit)
 #define MOCKGPU_IOCTL_USAGE_LIST	_IOWR(MOCKGPU_IOC_MAGIC, 0x05, struct mockgpu_usage_list)
+#define MOCKGPU_IOCTL_POLICY_SET	_IOW(MOCKGPU_IOC_MAGIC, 0x06, struct mockgpu_policy)
 
 #endif /* _UAPI_MOCKGPU_H */

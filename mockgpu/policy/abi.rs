@@ -322,6 +322,8 @@ pub mod control {
         pub refused_files: u64,
         /// Jobs that had to wait or were refused.
         pub refused_compute: u64,
+        /// Ioctls the target's policy refused.
+        pub refused_ioctls: u64,
         /// 1 if limits were set for this tenant.
         pub configured: u32,
         /// Zero.
@@ -363,6 +365,32 @@ pub mod control {
     pub const IOCTL_TARGET_REMOVE: u32 =
         ioc(IOC_WRITE, MAGIC, 0x01, core::mem::size_of::<TargetRemove>());
 
+    /// `MOCKGPU_POLICY_ALLOW_ALL`.
+    pub const POLICY_ALLOW_ALL: u32 = 0;
+    /// `MOCKGPU_POLICY_ALLOWLIST`.
+    pub const POLICY_ALLOWLIST: u32 = 1;
+    /// `MOCKGPU_POLICY_MAX`.
+    pub const POLICY_MAX: usize = 64;
+
+    /// `struct mockgpu_policy`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug)]
+    pub struct Policy {
+        /// Version and size.
+        pub hdr: Hdr,
+        /// In: the target's name.
+        pub target: [u8; NAME_MAX],
+        /// `MOCKGPU_POLICY_*`.
+        pub mode: u32,
+        /// Entries used in `cmds`.
+        pub count: u32,
+        /// Ioctl numbers.
+        pub cmds: [u32; POLICY_MAX],
+    }
+
+    /// `MOCKGPU_IOCTL_POLICY_SET`.
+    pub const IOCTL_POLICY_SET: u32 = ioc(IOC_WRITE, MAGIC, 0x06, core::mem::size_of::<Policy>());
+
     /// `MOCKGPU_IOCTL_LIMIT_SET`.
     pub const IOCTL_LIMIT_SET: u32 = ioc(IOC_WRITE, MAGIC, 0x02, core::mem::size_of::<Limit>());
     /// `MOCKGPU_IOCTL_LIMIT_GET`.
@@ -381,6 +409,16 @@ pub mod control {
         0x05,
         core::mem::size_of::<UsageList>(),
     );
+
+    /// A tenant kind's name.
+    pub fn kind_name(kind: u32) -> &'static str {
+        match kind {
+            TENANT_PIDNS => "pidns",
+            TENANT_CGROUP => "cgroup",
+            TENANT_USERNS => "userns",
+            _ => "?",
+        }
+    }
 
     /// Why a request is refused before anything is done.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 //! `cargo test` covers it.
 
 pub(crate) mod abi;
+pub(crate) mod allow;
 pub(crate) mod backend;
 pub(crate) mod decode;
 pub(crate) mod quota;

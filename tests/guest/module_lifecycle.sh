@@ -3,12 +3,13 @@
 # refuses bad targets with a clear errno, cannot be unloaded while a proxy
 # file is open, and leaves nothing behind when unloaded.
 . /mockgpu/tests/ktap.sh
-plan 17
+plan 18
 
 nothing_left() {
   ! grep -q '^mockgpu ' /proc/modules &&
   [ ! -e /dev/mockgpu-control ] && [ ! -e /dev/mockgpu ] &&
   ! ls /sys/class/misc/ | grep -q mockgpu && [ ! -e /sys/class/mockgpu ] &&
+  [ ! -e /sys/kernel/debug/mockgpu ] &&
   ! grep -q ' mockgpu$' /proc/devices
 }
 is_chr_mode() { # path mode
@@ -24,6 +25,7 @@ check "unload leaves nothing behind" nothing_left
 check "insmod with targets=/dev/null,/dev/zero" insmod $M/mockgpu.ko targets=/dev/null,/dev/zero
 check "proxy nodes listed in /sys/class/mockgpu" sh -c '[ -e /sys/class/mockgpu/null ] && [ -e /sys/class/mockgpu/zero ]'
 check "proxy nodes carry the real nodes' mode" sh -c "is_chr_mode() { [ -c \$1 ] && [ \$(stat -c %a \$1) = \$2 ]; }; is_chr_mode /dev/mockgpu/null 666 && is_chr_mode /dev/mockgpu/zero 666"
+check "debugfs status lists the targets" sh -c 'grep -q "^null: /dev/mockgpu/null -> /dev/null, generic backend, tenants by pidns, ioctls: all" /sys/kernel/debug/mockgpu/status && grep -q "^zero: " /sys/kernel/debug/mockgpu/status'
 check "read through the proxy of /dev/zero gives zeros" sh -c 'dd if=/dev/mockgpu/zero bs=4096 count=4 2>/dev/null | cmp - /dev/zero -n 16384'
 check "write through the proxy of /dev/null" sh -c 'echo hello > /dev/mockgpu/null'
 check_fails "proxying a missing node is refused" mockgpuctl target add /dev/does-not-exist

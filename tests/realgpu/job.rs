@@ -15,15 +15,20 @@ use kernel::{
 /// The device clock (monotonic ns): when the job running now ends. Jobs run
 /// one at a time (an ordered workqueue), so only that worker touches it.
 static DEVICE_CLOCK_NS: AtomicI64 = AtomicI64::new(0);
-/// Lateness of a wake-up that the next job repays: a busy device delivers one
-/// declared µs per µs even if the host's timers fire late (as under TCG).
-const REPAY_NS: i64 = 20_000_000;
 
-/// Occupies the device for `cost_us` of device time.
-fn spend(cost_us: u64) {
+/// The monotonic clock, ns.
+fn now_ns() -> i64 {
     // SAFETY: `ktime_get` reads the monotonic clock; no preconditions.
-    let now = unsafe { bindings::ktime_get() };
-    let start = DEVICE_CLOCK_NS.load(Ordering::Relaxed).max(now - REPAY_NS);
+    unsafe { bindings::ktime_get() }
+}
+
+/// Occupies the device for `cost_us` of device time, as a GPU would: the job
+/// starts when both it was submitted and the previous job ended. So a busy
+/// device delivers one declared µs per µs even if the host's timers fire late
+/// (as under TCG), and a job on an idle device takes its whole cost.
+fn spend(submitted_ns: i64, cost_us: u64) {
+    let now = now_ns();
+    let start = DEVICE_CLOCK_NS.load(Ordering::Relaxed).max(submitted_ns);
     // `cost_us` is at most `MAX_COST_US` (checked at submission): no overflow.
     let end = start + cost_us as i64 * 1000;
     DEVICE_CLOCK_NS.store(end, Ordering::Relaxed);
@@ -68,6 +73,8 @@ pub(crate) struct Job {
     ctx: Arc<Context>,
     fence: u64,
     cost_us: u64,
+    /// When the job was submitted (monotonic ns).
+    submitted_ns: i64,
     op: JobOp,
     #[pin]
     work: Work<Job>,
@@ -85,6 +92,7 @@ impl Job {
                 ctx,
                 fence,
                 cost_us,
+                submitted_ns: now_ns(),
                 op,
                 work <- new_work!("realgpu::Job::work"),
             }),
@@ -95,7 +103,7 @@ impl Job {
     /// Spends the declared cost, then performs the operation; returns the job's result.
     fn execute(&self) -> Result<u64> {
         if self.cost_us > 0 {
-            spend(self.cost_us);
+            spend(self.submitted_ns, self.cost_us);
         }
         match &self.op {
             JobOp::Nop => Ok(0),

@@ -20,7 +20,7 @@
 #include <string.h>
 
 static int ktap_n, ktap_failed, ktap_skipped, ktap_planned;
-static int ktap_cur_ok = 1;
+static int ktap_cur_ok __attribute__((unused)) = 1;
 
 static inline void ktap_header(int plan)
 {

@@ -9,6 +9,8 @@
 
 #[path = "../../../mockgpu/policy/abi.rs"]
 pub mod abi;
+#[path = "../../../mockgpu/policy/allow.rs"]
+pub mod allow;
 #[path = "../../../mockgpu/policy/backend.rs"]
 pub mod backend;
 #[path = "../../../mockgpu/policy/decode.rs"]
@@ -71,6 +73,23 @@ mod tests {
             control::check_hdr(&short, size),
             Err(control::HdrError::Size)
         );
+    }
+
+    #[test]
+    fn ioctl_policy() {
+        use super::allow::{BadPolicy, IoctlPolicy};
+        let p = IoctlPolicy::new();
+        assert!(p.allows(1) && p.allows(u32::MAX));
+        assert_eq!(p.describe(), None);
+        p.set_allowlist(&[realgpu::IOCTL_ALLOC, 7]).unwrap();
+        assert!(p.allows(realgpu::IOCTL_ALLOC) && p.allows(7));
+        assert!(!p.allows(realgpu::IOCTL_FREE));
+        assert_eq!(p.describe(), Some(2));
+        p.set_allowlist(&[]).unwrap();
+        assert!(!p.allows(7));
+        assert_eq!(p.set_allowlist(&[0; 65]), Err(BadPolicy));
+        p.allow_all();
+        assert!(p.allows(realgpu::IOCTL_FREE));
     }
 
     #[test]

@@ -33,6 +33,8 @@ const unsigned long mockgpu_layout_control[] = {
 	F(mockgpu_usage, memory_used), F(mockgpu_usage, configured), S(mockgpu_usage_list),
 	F(mockgpu_usage_list, entries), MOCKGPU_IOCTL_LIMIT_SET, MOCKGPU_IOCTL_LIMIT_GET,
 	MOCKGPU_IOCTL_LIMIT_CLEAR, MOCKGPU_IOCTL_USAGE_LIST,
+	F(mockgpu_usage, refused_ioctls), S(mockgpu_policy), F(mockgpu_policy, mode),
+	F(mockgpu_policy, cmds), MOCKGPU_POLICY_MAX, MOCKGPU_IOCTL_POLICY_SET,
 };
 
 const unsigned long mockgpu_layout_drm[] = {

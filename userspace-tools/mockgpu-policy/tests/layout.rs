@@ -6,7 +6,7 @@ use mockgpu_policy::abi::{control, drm, realgpu};
 
 extern "C" {
     static mockgpu_layout_realgpu: [u64; 19];
-    static mockgpu_layout_control: [u64; 28];
+    static mockgpu_layout_control: [u64; 34];
     static mockgpu_layout_drm: [u64; 7];
 }
 
@@ -85,6 +85,12 @@ fn control_layout_matches_c() {
         control::IOCTL_LIMIT_GET as usize,
         control::IOCTL_LIMIT_CLEAR as usize,
         control::IOCTL_USAGE_LIST as usize,
+        offset_of!(control::Usage, refused_ioctls),
+        size_of::<control::Policy>(),
+        offset_of!(control::Policy, mode),
+        offset_of!(control::Policy, cmds),
+        control::POLICY_MAX,
+        control::IOCTL_POLICY_SET as usize,
     ];
     // SAFETY: a constant array defined in layout.c with this length.
     let c = unsafe { mockgpu_layout_control };

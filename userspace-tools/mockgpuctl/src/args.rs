@@ -25,6 +25,9 @@ pub enum Command {
     /// Set, show or clear a tenant's limits on a target.
     #[command(subcommand)]
     Limit(LimitCommand),
+    /// Set which ioctls a target forwards.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Per-tenant usage of every target.
     Usage {
         /// Print JSON instead of a table.
@@ -142,6 +145,34 @@ pub enum LimitCommand {
         #[command(flatten)]
         tenant: TenantSel,
     },
+}
+
+/// `mockgpuctl policy ...`
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Forward every ioctl (the default).
+    AllowAll {
+        /// The target.
+        #[arg(long)]
+        target: String,
+    },
+    /// Forward only these ioctl numbers (e.g. 0xc020b701); others get EPERM.
+    Allow {
+        /// The target.
+        #[arg(long)]
+        target: String,
+        /// Ioctl numbers, decimal or 0x-hex.
+        #[arg(required = true, value_parser = parse_cmd)]
+        cmds: Vec<u32>,
+    },
+}
+
+fn parse_cmd(s: &str) -> Result<u32, String> {
+    let r = match s.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    r.map_err(|_| format!("'{s}' is not an ioctl number"))
 }
 
 /// `mockgpuctl run ...`

@@ -12,7 +12,7 @@ use clap::Parser;
 use mockgpu_policy::abi::control as abi;
 use nix::errno::Errno;
 
-use args::{Cli, Command, LimitArgs, LimitCommand, TargetCommand, TenantSel};
+use args::{Cli, Command, LimitArgs, LimitCommand, PolicyCommand, TargetCommand, TenantSel};
 use sys::{Control, CtlError};
 
 fn main() -> ExitCode {
@@ -42,62 +42,11 @@ fn real_main() -> Result<ExitCode> {
             };
             run::attach(pid, &names)?;
         }
-        cmd => {
-            let ctl = Control::open(&cli.control)?;
-            control_command(&ctl, cmd)?;
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn control_command(ctl: &Control, cmd: Command) -> Result<()> {
-    match cmd {
-        Command::Target(TargetCommand::Add { path, tenant }) => {
-            let name = ctl.target_add(&path, tenant.abi())?;
-            println!("{path} is proxied at /dev/mockgpu/{name}");
-        }
-        Command::Target(TargetCommand::Remove { name }) => {
-            ctl.target_remove(&name)?;
-            println!("target {name} removed");
-        }
-        Command::Limit(LimitCommand::Set {
-            target,
-            tenant,
-            limits,
-        }) => {
-            for t in target_names(target)? {
-                let key = set_for_any_kind(ctl, &t, &tenant, &limits)?;
-                println!(
-                    "{t}: {} {} limited to {}",
-                    tenant::kind_name(key.kind),
-                    key.id,
-                    describe(&to_abi(&limits))
-                );
-            }
-        }
-        Command::Limit(LimitCommand::Get { target, tenant }) => {
-            for t in target_names(target)? {
-                let (key, l) = get_for_any_kind(ctl, &t, &tenant)?;
-                println!(
-                    "{t}: {} {}: {}",
-                    tenant::kind_name(key.kind),
-                    key.id,
-                    describe(&l)
-                );
-            }
-        }
-        Command::Limit(LimitCommand::Clear { target, tenant }) => {
-            for t in target_names(target)? {
-                let keys = tenant::resolve(&tenant)?;
-                let done = keys.iter().any(|k| ctl.limit_clear(&t, *k).is_ok());
-                if !done {
-                    bail!("{t}: no such tenant (nothing to clear)");
-                }
-                println!("{t}: limits cleared");
-            }
-        }
+        Command::Target(cmd) => target_command(&Control::open(&cli.control)?, cmd)?,
+        Command::Limit(cmd) => limit_command(&Control::open(&cli.control)?, cmd)?,
+        Command::Policy(cmd) => policy_command(&Control::open(&cli.control)?, cmd)?,
         Command::Usage { json } => {
-            let usage = ctl.usage()?;
+            let usage = Control::open(&cli.control)?.usage()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&usage_json(&usage))?);
             } else {
@@ -105,6 +54,7 @@ fn control_command(ctl: &Control, cmd: Command) -> Result<()> {
             }
         }
         Command::Status => {
+            let ctl = Control::open(&cli.control)?;
             let names = targets()?;
             println!(
                 "targets: {}",
@@ -116,7 +66,79 @@ fn control_command(ctl: &Control, cmd: Command) -> Result<()> {
             );
             print!("{}", usage_table(&ctl.usage()?));
         }
-        _ => unreachable!("handled by real_main"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn target_command(ctl: &Control, cmd: TargetCommand) -> Result<()> {
+    match cmd {
+        TargetCommand::Add { path, tenant } => {
+            let name = ctl.target_add(&path, tenant.abi())?;
+            println!("{path} is proxied at /dev/mockgpu/{name}");
+        }
+        TargetCommand::Remove { name } => {
+            ctl.target_remove(&name)?;
+            println!("target {name} removed");
+        }
+    }
+    Ok(())
+}
+
+fn limit_command(ctl: &Control, cmd: LimitCommand) -> Result<()> {
+    match cmd {
+        LimitCommand::Set {
+            target,
+            tenant,
+            limits,
+        } => {
+            for t in target_names(target)? {
+                let key = set_for_any_kind(ctl, &t, &tenant, &limits)?;
+                println!(
+                    "{t}: {} {} limited to {}",
+                    tenant::kind_name(key.kind),
+                    key.id,
+                    describe(&to_abi(&limits))
+                );
+            }
+        }
+        LimitCommand::Get { target, tenant } => {
+            for t in target_names(target)? {
+                let (key, l) = get_for_any_kind(ctl, &t, &tenant)?;
+                println!(
+                    "{t}: {} {}: {}",
+                    tenant::kind_name(key.kind),
+                    key.id,
+                    describe(&l)
+                );
+            }
+        }
+        LimitCommand::Clear { target, tenant } => {
+            for t in target_names(target)? {
+                let keys = tenant::resolve(&tenant)?;
+                let done = keys.iter().any(|k| ctl.limit_clear(&t, *k).is_ok());
+                if !done {
+                    bail!("{t}: no such tenant (nothing to clear)");
+                }
+                println!("{t}: limits cleared");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn policy_command(ctl: &Control, cmd: PolicyCommand) -> Result<()> {
+    match cmd {
+        PolicyCommand::AllowAll { target } => {
+            ctl.policy_set(&target, None)?;
+            println!("{target}: every ioctl is forwarded");
+        }
+        PolicyCommand::Allow { target, cmds } => {
+            ctl.policy_set(&target, Some(&cmds))?;
+            println!(
+                "{target}: only {} ioctl numbers are forwarded, others get EPERM",
+                cmds.len()
+            );
+        }
     }
     Ok(())
 }
@@ -259,7 +281,7 @@ pub fn usage_table(usage: &[abi::Usage]) -> String {
             files,
             compute,
             u.compute_used_us / 1000,
-            u.refused_memory + u.refused_files + u.refused_compute
+            u.refused_memory + u.refused_files + u.refused_compute + u.refused_ioctls
         );
     }
     out
@@ -294,6 +316,7 @@ fn usage_json(usage: &[abi::Usage]) -> serde_json::Value {
                     "memory": u.refused_memory,
                     "files": u.refused_files,
                     "compute": u.refused_compute,
+                    "ioctls": u.refused_ioctls,
                 },
             })
         })

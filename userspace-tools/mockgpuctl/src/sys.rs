@@ -13,6 +13,7 @@ nix::ioctl_write_ptr!(limit_set, abi::MAGIC, 0x02, abi::Limit);
 nix::ioctl_readwrite!(limit_get, abi::MAGIC, 0x03, abi::Limit);
 nix::ioctl_write_ptr!(limit_clear, abi::MAGIC, 0x04, abi::Limit);
 nix::ioctl_readwrite!(usage_list, abi::MAGIC, 0x05, abi::UsageList);
+nix::ioctl_write_ptr!(policy_set, abi::MAGIC, 0x06, abi::Policy);
 
 /// A failed control request, explained.
 #[derive(Debug, Error)]
@@ -166,6 +167,35 @@ impl Control {
         // SAFETY: `req` is a valid `Limit` that outlives the call.
         unsafe { limit_clear(self.file.as_raw_fd(), &req) }.map_err(|errno| CtlError::Refused {
             what: format!("cannot clear limits on {target}"),
+            errno,
+        })?;
+        Ok(())
+    }
+
+    /// Sets a target's ioctl policy: `None` forwards all, else only `cmds`.
+    pub fn policy_set(&self, target: &str, cmds: Option<&[u32]>) -> Result<(), CtlError> {
+        let mut req = abi::Policy {
+            hdr: hdr::<abi::Policy>(),
+            target: [0; abi::NAME_MAX],
+            mode: abi::POLICY_ALLOW_ALL,
+            count: 0,
+            cmds: [0; abi::POLICY_MAX],
+        };
+        copy_c_string(&mut req.target, target, "target name")?;
+        if let Some(cmds) = cmds {
+            if cmds.len() > abi::POLICY_MAX {
+                return Err(CtlError::TooLong {
+                    what: "the allowlist",
+                    max: abi::POLICY_MAX,
+                });
+            }
+            req.mode = abi::POLICY_ALLOWLIST;
+            req.count = cmds.len() as u32;
+            req.cmds[..cmds.len()].copy_from_slice(cmds);
+        }
+        // SAFETY: `req` is a valid `Policy` that outlives the call.
+        unsafe { policy_set(self.file.as_raw_fd(), &req) }.map_err(|errno| CtlError::Refused {
+            what: format!("cannot set the ioctl policy of {target}"),
             errno,
         })?;
         Ok(())

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# make bench: the overhead of mockgpu against direct access and the
+# user-space alternatives (CUSE, LD_PRELOAD), on the non-debug test kernel.
+# Prints the table; the JSON goes to build/bench.json.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+cd "$MOCKGPU_TOP"
+scripts/deps.sh
+kdir=$(scripts/kernel.sh bench)
+KDIR=$kdir scripts/modules.sh
+KDIR=$kdir scripts/guest-progs.sh
+out="$MOCKGPU_TOP/build/vm/bench"
+scripts/vm.sh --kdir "$kdir" --run tests/bench/run.sh --out "$out" --timeout 1800 >/dev/null
+sed -n '/^BENCH-JSON-BEGIN/,/^BENCH-JSON-END/p' "$out/tests.txt" | sed '1d;$d' > build/bench.json
+sed -n '/^# machine/,/^BENCH-JSON-BEGIN/p' "$out/tests.txt" | sed '$d'
+log() { printf '[bench] %s\n' "$*" >&2; }
+log "JSON: build/bench.json"

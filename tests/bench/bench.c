@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bench: what mockgpu costs, measured side by side in one run.
+ *
+ * Every operation runs on every access path in turn, round after round
+ * (interleaved), and each row reports the median of the rounds:
+ *   direct      /dev/realgpu
+ *   mockgpu     /dev/mockgpu/realgpu, caller unlimited (no limits set)
+ *   limits      the same, from a tenant with limits set (a child in its own pid namespace)
+ *   cuse        a CUSE device forwarding to /dev/realgpu (cuse_realgpu), if present
+ *   preload     /dev/realgpu from a process with libgpu_preload.so (LD_PRELOAD
+ *               accounting in user space): a dynamic copy of this program
+ *               serving measurements (bench_dyn --serve)
+ * Output: a table and one JSON document (between BENCH-JSON-BEGIN/END).
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <errno.h>
+
+#include "mockgpu.h"
+#include "realgpu.h"
+
+enum { P_DIRECT, P_MOCKGPU, P_LIMITS, P_CUSE, P_PRELOAD, NPATH };
+static const char *path_name[NPATH] = { "direct", "mockgpu", "limits", "cuse", "preload" };
+static const char *dev_of[NPATH] = { "/dev/realgpu", "/dev/mockgpu/realgpu",
+				     "/dev/mockgpu/realgpu", "/dev/cuse-realgpu", "/dev/realgpu" };
+enum { O_INFO, O_ALLOC, O_SUBMIT, O_OPEN, O_FAULT, NOP };
+static const char *op_name[NOP] = { "ioctl GET_INFO", "ALLOC+FREE", "SUBMIT+WAIT (empty)",
+				    "open+close", "mmap faults, 64 MiB" };
+static const char *op_unit[NOP] = { "ns/op", "ns/op", "ns/op", "ns/op", "MiB/s" };
+
+#define ROUNDS 15
+static double res[NPATH][NOP][ROUNDS];
+static int have[NPATH];
+
+static double now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e9 + t.tv_nsec;
+}
+
+/* One measurement of @op on device @dev; ns per op, or MiB/s for faults. */
+static double measure(const char *dev, int op)
+{
+	int fd = open(dev, O_RDWR);
+	double t0, t;
+	int n;
+
+	if (fd < 0)
+		return -1;
+	switch (op) {
+	case O_INFO: {
+		struct realgpu_info info;
+
+		n = 4000;
+		t0 = now_ns();
+		for (int i = 0; i < n; i++)
+			ioctl(fd, REALGPU_IOCTL_GET_INFO, &info);
+		t = (now_ns() - t0) / n;
+		break;
+	}
+	case O_ALLOC: {
+		n = 1000;
+		t0 = now_ns();
+		for (int i = 0; i < n; i++) {
+			struct realgpu_alloc a = { .size = 4096 };
+			struct realgpu_free f;
+
+			ioctl(fd, REALGPU_IOCTL_ALLOC, &a);
+			f = (struct realgpu_free){ .handle = a.handle };
+			ioctl(fd, REALGPU_IOCTL_FREE, &f);
+		}
+		t = (now_ns() - t0) / n;
+		break;
+	}
+	case O_SUBMIT: {
+		n = 300;
+		t0 = now_ns();
+		for (int i = 0; i < n; i++) {
+			struct realgpu_submit s = { .op = REALGPU_OP_NOP };
+			struct realgpu_wait w = { .timeout_ns = -1 };
+
+			ioctl(fd, REALGPU_IOCTL_SUBMIT, &s);
+			w.fence = s.fence;
+			ioctl(fd, REALGPU_IOCTL_WAIT, &w);
+		}
+		t = (now_ns() - t0) / n;
+		break;
+	}
+	case O_OPEN: {
+		n = 500;
+		t0 = now_ns();
+		for (int i = 0; i < n; i++)
+			close(open(dev, O_RDWR));
+		t = (now_ns() - t0) / n;
+		break;
+	}
+	default: {
+		size_t len = 64 << 20;
+		struct realgpu_alloc a = { .size = len };
+		volatile unsigned char *p;
+
+		if (ioctl(fd, REALGPU_IOCTL_ALLOC, &a)) {
+			t = -1;
+			break;
+		}
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, a.mmap_offset);
+		if (p == MAP_FAILED) {
+			t = -1;
+			break;
+		}
+		t0 = now_ns();
+		for (size_t off = 0; off < len; off += 4096)
+			p[off] = 1;
+		t = (len >> 20) / ((now_ns() - t0) / 1e9);
+		munmap((void *)p, len);
+	}
+	}
+	close(fd);
+	return t;
+}
+
+/* --- the limited tenant: a child in its own pid namespace ----------------- */
+
+static int to_child[2], from_child[2];
+static pid_t child;
+
+static void child_loop(void)
+{
+	int op;
+
+	while (read(to_child[0], &op, sizeof(op)) == sizeof(op)) {
+		double t = measure(dev_of[P_LIMITS], op);
+
+		if (write(from_child[1], &t, sizeof(t)) != sizeof(t))
+			break;
+	}
+	_exit(0);
+}
+
+static int start_limited_tenant(void)
+{
+	struct mockgpu_limit l = { .hdr = { MOCKGPU_ABI_VERSION, sizeof(l) } };
+	char path[64];
+	struct stat st;
+	int self = open("/proc/self/ns/pid", O_RDONLY), fd, go = 0;
+
+	if (pipe(to_child) || pipe(from_child) || unshare(CLONE_NEWPID))
+		return -1;
+	child = fork();
+	if (child == 0) {
+		/* Wait until the limits are set. */
+		if (read(to_child[0], &go, sizeof(go)) != sizeof(go))
+			_exit(1);
+		child_loop();
+	}
+	setns(self, CLONE_NEWPID);
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", child);
+	if (stat(path, &st))
+		return -1;
+	strcpy(l.target, "realgpu");
+	l.tenant.kind = MOCKGPU_TENANT_PIDNS;
+	l.tenant.id = st.st_ino;
+	l.limits.memory = 1ull << 30;
+	l.limits.files = 1 << 20;
+	l.limits.compute_pct = 99;
+	fd = open("/dev/mockgpu-control", O_RDWR);
+	if (fd < 0 || ioctl(fd, MOCKGPU_IOCTL_LIMIT_SET, &l))
+		return -1;
+	close(fd);
+	return write(to_child[1], &go, sizeof(go)) == sizeof(go) ? 0 : -1;
+}
+
+/* The preload path: bench_dyn --serve under LD_PRELOAD, on pipes. */
+static int to_pre[2], from_pre[2];
+static pid_t pre_child;
+
+static int start_preload(void)
+{
+	if (access("/mockgpu/bin/bench_dyn", X_OK) || access("/mockgpu/bin/libgpu_preload.so", R_OK))
+		return -1;
+	if (pipe(to_pre) || pipe(from_pre))
+		return -1;
+	pre_child = fork();
+	if (pre_child == 0) {
+		dup2(to_pre[0], 0);
+		dup2(from_pre[1], 1);
+		setenv("LD_PRELOAD", "/mockgpu/bin/libgpu_preload.so", 1);
+		setenv("GPU_PRELOAD_MEMORY", "1073741824", 1);
+		execl("/mockgpu/bin/bench_dyn", "bench_dyn", "--serve", "/dev/realgpu", NULL);
+		_exit(127);
+	}
+	return 0;
+}
+
+static double ask(int to, int from, int op)
+{
+	double t = -1;
+
+	if (write(to, &op, sizeof(op)) != sizeof(op) || read(from, &t, sizeof(t)) != sizeof(t))
+		return -1;
+	return t;
+}
+
+static double measure_path(int path, int op)
+{
+	if (path == P_LIMITS)
+		return ask(to_child[1], from_child[0], op);
+	if (path == P_PRELOAD)
+		return ask(to_pre[1], from_pre[0], op);
+	return measure(dev_of[path], op);
+}
+
+/* --- scaling and many tenants --------------------------------------------- */
+
+static const char *scale_dev;
+static void *scale_thread(void *arg)
+{
+	*(double *)arg = measure(scale_dev, O_INFO);
+	return NULL;
+}
+
+/* Aggregate GET_INFO throughput (ops/s) with @nthreads threads. */
+static double throughput(const char *dev, int nthreads)
+{
+	pthread_t th[2];
+	double ns[2];
+
+	scale_dev = dev;
+	for (int i = 0; i < nthreads; i++)
+		pthread_create(&th[i], NULL, scale_thread, &ns[i]);
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(th[i], NULL);
+	return nthreads == 1 ? 1e9 / ns[0] : 1e9 / ns[0] + 1e9 / ns[1];
+}
+
+static int add_tenants(int n)
+{
+	int fd = open("/dev/mockgpu-control", O_RDWR);
+
+	for (int i = 0; i < n; i++) {
+		struct mockgpu_limit l = { .hdr = { MOCKGPU_ABI_VERSION, sizeof(l) } };
+
+		strcpy(l.target, "realgpu");
+		l.tenant.kind = MOCKGPU_TENANT_PIDNS;
+		l.tenant.id = 0x100000000ull + i;	/* ids no namespace has */
+		l.limits.memory = 1 << 20;
+		l.limits.files = 1;
+		l.limits.compute_pct = 50;
+		if (ioctl(fd, MOCKGPU_IOCTL_LIMIT_SET, &l))
+			return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+	double c[ROUNDS];
+
+	memcpy(c, v, n * sizeof(*v));
+	qsort(c, n, sizeof(*c), cmp);
+	return c[n / 2];
+}
+
+int main(int argc, char **argv)
+{
+	double med[NPATH][NOP], scale[2][2], many[2][2];
+
+	if (argc == 3 && !strcmp(argv[1], "--serve")) {
+		int op;
+
+		while (read(0, &op, sizeof(op)) == sizeof(op)) {
+			double t = measure(argv[2], op);
+
+			if (write(1, &t, sizeof(t)) != sizeof(t))
+				break;
+		}
+		return 0;
+	}
+	for (int p = 0; p < NPATH; p++)
+		have[p] = access(dev_of[p], R_OK | W_OK) == 0;
+	have[P_PRELOAD] = start_preload() == 0 && ask(to_pre[1], from_pre[0], O_INFO) > 0;
+	if (!have[P_DIRECT] || !have[P_MOCKGPU]) {
+		printf("bench: needs /dev/realgpu and /dev/mockgpu/realgpu\n");
+		return 1;
+	}
+	have[P_LIMITS] = start_limited_tenant() == 0;
+	for (int r = 0; r < ROUNDS; r++)
+		for (int op = 0; op < NOP; op++)
+			for (int p = 0; p < NPATH; p++) {
+				if (!have[p] || (op == O_FAULT && p == P_CUSE))
+					continue;
+				if (op == O_FAULT && r % 3)	/* faults: every third round */
+					res[p][op][r] = res[p][op][r - r % 3];
+				else
+					res[p][op][r] = measure_path(p, op);
+			}
+	for (int p = 0; p < NPATH; p++)
+		for (int op = 0; op < NOP; op++)
+			med[p][op] = have[p] ? median(res[p][op], ROUNDS) : -1;
+	for (int i = 0; i < 5; i++) {
+		scale[0][0] = throughput(dev_of[P_DIRECT], 1);
+		scale[0][1] = throughput(dev_of[P_DIRECT], 2);
+		scale[1][0] = throughput(dev_of[P_MOCKGPU], 1);
+		scale[1][1] = throughput(dev_of[P_MOCKGPU], 2);
+	}
+	many[0][0] = med[P_MOCKGPU][O_INFO];
+	many[0][1] = med[P_MOCKGPU][O_OPEN];
+	if (add_tenants(10000) == 0) {
+		double a[ROUNDS], b[ROUNDS];
+
+		for (int r = 0; r < ROUNDS; r++) {
+			a[r] = measure(dev_of[P_MOCKGPU], O_INFO);
+			b[r] = measure(dev_of[P_MOCKGPU], O_OPEN);
+		}
+		many[1][0] = median(a, ROUNDS);
+		many[1][1] = median(b, ROUNDS);
+	} else {
+		many[1][0] = many[1][1] = -1;
+	}
+
+	printf("\n%-22s %-6s %11s %11s %6s %11s %6s %11s %6s %11s %6s\n", "operation", "unit",
+	       "direct", "mockgpu", "ratio", "limits", "ratio", "cuse", "ratio", "preload", "ratio");
+	for (int op = 0; op < NOP; op++) {
+		printf("%-22s %-6s %11.0f", op_name[op], op_unit[op], med[P_DIRECT][op]);
+		for (int p = P_MOCKGPU; p < NPATH; p++) {
+			double v = med[p][op], d = med[P_DIRECT][op];
+
+			if (p == P_CUSE && op == O_FAULT)
+				printf(" %11s %6s", "unsupported", "-");
+			else if (v < 0)
+				printf(" %11s %6s", "n/a", "-");
+			else
+				printf(" %11.0f %6.3f", v, op == O_FAULT ? d / v : v / d);
+		}
+		printf("\n");
+	}
+	printf("(ratio: cost against direct, 1.00 = same; for MiB/s, direct/path)\n");
+	printf("cuse: %s; CUSE has no mmap, so its fault row is unsupported\n",
+	       have[P_CUSE] ? "measured" : "not measured (no CUSE forwarder running)");
+	printf("preload: %s\n", have[P_PRELOAD] ? "measured (libgpu_preload.so, user-space accounting)"
+					       : "not measured (bench_dyn or libgpu_preload.so missing)");
+	printf("\nscaling, GET_INFO ops/s: direct 1 thread %.0f, 2 threads %.0f (x%.2f); "
+	       "mockgpu 1 thread %.0f, 2 threads %.0f (x%.2f)\n",
+	       scale[0][0], scale[0][1], scale[0][1] / scale[0][0], scale[1][0], scale[1][1],
+	       scale[1][1] / scale[1][0]);
+	printf("10,000 tenants configured: GET_INFO %.0f -> %.0f ns, open+close %.0f -> %.0f ns\n",
+	       many[0][0], many[1][0], many[0][1], many[1][1]);
+
+	printf("BENCH-JSON-BEGIN\n{\"rows\": [");
+	for (int op = 0; op < NOP; op++) {
+		printf("%s\n {\"op\": \"%s\", \"unit\": \"%s\"", op ? "," : "", op_name[op], op_unit[op]);
+		for (int p = 0; p < NPATH; p++) {
+			if (med[p][op] < 0)
+				printf(", \"%s\": null", path_name[p]);
+			else
+				printf(", \"%s\": %.1f", path_name[p], med[p][op]);
+		}
+		printf("}");
+	}
+	printf("],\n \"scaling_getinfo_ops_per_s\": {\"direct\": [%.0f, %.0f], \"mockgpu\": [%.0f, %.0f]},\n",
+	       scale[0][0], scale[0][1], scale[1][0], scale[1][1]);
+	printf(" \"tenants_10000\": {\"getinfo_ns\": [%.1f, %.1f], \"open_close_ns\": [%.1f, %.1f]},\n",
+	       many[0][0], many[1][0], many[0][1], many[1][1]);
+	printf(" \"rounds\": %d}\nBENCH-JSON-END\n", ROUNDS);
+	if (child > 0) {
+		close(to_child[1]);
+		waitpid(child, NULL, 0);
+	}
+	if (pre_child > 0) {
+		close(to_pre[1]);
+		waitpid(pre_child, NULL, 0);
+	}
+	return 0;
+}
