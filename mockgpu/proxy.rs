@@ -381,7 +381,13 @@ impl ProxyFile {
                 // SAFETY: `file` is valid (the safety requirements).
                 let nonblock = unsafe { ffi::mockgpu_nonblock(file) };
                 self.tenant.admit_job(cost, nonblock)?;
-                Ok(self.real.ioctl(cmd, arg))
+                let ret = self.real.ioctl(cmd, arg);
+                if ret < 0 {
+                    // The driver refused the job (a bad cost, handle, ...):
+                    // it never runs, so it costs nothing.
+                    self.tenant.refund_job(cost);
+                }
+                Ok(ret)
             }
             Effect::Free { handle_at } => {
                 let handle = decode::read_u32(input, handle_at).ok_or(EINVAL)?;

@@ -255,6 +255,11 @@ impl Tenant {
 
 /// Compute.
 impl Tenant {
+    /// Returns the cost of a job the driver refused after admission.
+    pub(crate) fn refund_job(&self, cost: u64) {
+        self.compute.refund(cost);
+    }
+
     /// Admits a job of `cost` µs: waits (interruptibly) for the next period
     /// while over budget, or fails with `EAGAIN` if `nonblock`.
     pub(crate) fn admit_job(&self, cost: u64, nonblock: bool) -> Result {

@@ -10,7 +10,9 @@ kdir=$(scripts/kernel.sh bench)
 KDIR=$kdir scripts/modules.sh
 KDIR=$kdir scripts/guest-progs.sh
 out="$MOCKGPU_TOP/build/vm/bench"
-scripts/vm.sh --kdir "$kdir" --run tests/bench/run.sh --out "$out" --timeout 1800 >/dev/null
+if ! scripts/vm.sh --kdir "$kdir" --run tests/bench/run.sh --out "$out" --timeout 1800 > "$MOCKGPU_TOP/build/bench-vm.log" 2>&1; then
+  tail -n 40 "$MOCKGPU_TOP/build/bench-vm.log"; exit 1
+fi
 sed -n '/^BENCH-JSON-BEGIN/,/^BENCH-JSON-END/p' "$out/tests.txt" | sed '1d;$d' > build/bench.json
 sed -n '/^# machine/,/^BENCH-JSON-BEGIN/p' "$out/tests.txt" | sed '$d'
 log() { printf '[bench] %s\n' "$*" >&2; }

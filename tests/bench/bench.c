@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <errno.h>
+#include <signal.h>
 
 #include "mockgpu.h"
 #include "realgpu.h"
@@ -216,8 +217,22 @@ static double ask(int to, int from, int op)
 	return t;
 }
 
+static volatile int cur_path = -1, cur_op = -1;
+
+/* A measurement that takes a minute is a hang: say where, and stop. */
+static void on_alarm(int sig)
+{
+	(void)sig;
+	dprintf(1, "# bench: stuck in %s on %s; giving up\n",
+		cur_op >= 0 ? op_name[cur_op] : "?", cur_path >= 0 ? path_name[cur_path] : "?");
+	_exit(3);
+}
+
 static double measure_path(int path, int op)
 {
+	cur_path = path;
+	cur_op = op;
+	alarm(60);
 	if (path == P_LIMITS)
 		return ask(to_child[1], from_child[0], op);
 	if (path == P_PRELOAD)
@@ -307,7 +322,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	have[P_LIMITS] = start_limited_tenant() == 0;
-	for (int r = 0; r < ROUNDS; r++)
+	signal(SIGALRM, on_alarm);
+	printf("# paths: direct mockgpu%s%s%s\n", have[P_LIMITS] ? " limits" : "",
+	       have[P_CUSE] ? " cuse" : "", have[P_PRELOAD] ? " preload" : "");
+	fflush(stdout);
+	for (int r = 0; r < ROUNDS; r++, printf("# round %d done\n", r), fflush(stdout))
 		for (int op = 0; op < NOP; op++)
 			for (int p = 0; p < NPATH; p++) {
 				if (!have[p] || (op == O_FAULT && p == P_CUSE))
@@ -317,6 +336,7 @@ int main(int argc, char **argv)
 				else
 					res[p][op][r] = measure_path(p, op);
 			}
+	alarm(0);
 	for (int p = 0; p < NPATH; p++)
 		for (int op = 0; op < NOP; op++)
 			med[p][op] = have[p] ? median(res[p][op], ROUNDS) : -1;

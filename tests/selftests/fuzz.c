@@ -178,7 +178,7 @@ static int fuzz_tenant(uint64_t seed, long calls, int report)
 		fds[i] = open(proxy, O_RDWR);
 	for (long n = 0; n < calls; n++) {
 		one_call(fds);
-		if (n && n % 100000 == 0)
+		if (n && n % 20000 == 0)
 			dprintf(report, "# %ld calls\n", n);
 	}
 	for (int i = 0; i < NFD; i++)

@@ -109,3 +109,19 @@ fn unlimited_budget_always_admits() {
         assert_eq!(b.try_take(i, 1_000_000), Admit::Now);
     }
 }
+
+#[test]
+fn a_refused_job_is_refunded() {
+    // 10% of 100 ms. An absurd cost is admitted into a fresh period as a
+    // debt; if the driver refuses the job, the refund cancels the debt.
+    let b = Budget::new(10, 100_000);
+    assert_eq!(b.try_take(0, 1 << 60), Admit::Now);
+    assert!(matches!(b.try_take(1, 1), Admit::RetryAt(_)));
+    b.refund(1 << 60);
+    assert_eq!(b.try_take(2, 1_000), Admit::Now);
+    assert_eq!(b.used_total(), 1_000);
+    // A refund never leaves more than one period's budget.
+    b.refund(1 << 40);
+    assert_eq!(b.try_take(3, 10_000), Admit::Now);
+    assert!(matches!(b.try_take(4, 1), Admit::RetryAt(_)));
+}
