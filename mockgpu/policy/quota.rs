@@ -213,27 +213,27 @@ impl Budget {
     /// Gives back the cost of a job the driver refused after it was admitted
     /// (never more than a full period's budget is left).
     pub fn refund(&self, cost: u64) {
-        if self.share() >= 100 {
-            self.used_total.fetch_sub(cost.min(self.used_total()), Ordering::Relaxed);
-            return;
-        }
-        let cost = cost.min(i64::MAX as u64) as i64;
-        let per = self.per_period();
-        let mut left = self.left.load(Ordering::Relaxed);
-        loop {
-            let new = left.saturating_add(cost).min(per);
-            match self
-                .left
-                .compare_exchange_weak(left, new, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => break,
-                Err(current) => left = current,
+        if self.share() < 100 {
+            let back = cost.min(i64::MAX as u64) as i64;
+            let per = self.per_period();
+            let mut left = self.left.load(Ordering::Relaxed);
+            loop {
+                let new = left.saturating_add(back).min(per);
+                match self.left.compare_exchange_weak(
+                    left,
+                    new,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break,
+                    Err(current) => left = current,
+                }
             }
         }
         let mut used = self.used_total.load(Ordering::Relaxed);
         while let Err(current) = self.used_total.compare_exchange_weak(
             used,
-            used.saturating_sub(cost as u64),
+            used.saturating_sub(cost),
             Ordering::AcqRel,
             Ordering::Relaxed,
         ) {
