@@ -14,6 +14,6 @@ if ! scripts/vm.sh --kdir "$kdir" --run tests/bench/run.sh --out "$out" --timeou
   tail -n 40 "$MOCKGPU_TOP/build/bench-vm.log"; exit 1
 fi
 sed -n '/^BENCH-JSON-BEGIN/,/^BENCH-JSON-END/p' "$out/tests.txt" | sed '1d;$d' > build/bench.json
-sed -n '/^# machine/,/^BENCH-JSON-BEGIN/p' "$out/tests.txt" | sed '$d'
+sed -n '/^# machine/,$p' "$out/tests.txt" | sed '/^BENCH-JSON-BEGIN/,/^BENCH-JSON-END/d; /^# round/d; /^MOCKGPU-RC/d'
 log() { printf '[bench] %s\n' "$*" >&2; }
 log "JSON: build/bench.json"
