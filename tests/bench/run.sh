@@ -9,3 +9,5 @@ for i in 1 2 3 4 5 6 7 8 9 10; do [ -e /dev/cuse-realgpu ] && break; sleep 0.2; 
 [ -e /dev/cuse-realgpu ] || { echo "# CUSE forwarder did not start:"; cat /tmp/cuse.log; }
 echo "# machine: $(nproc) vCPUs (QEMU TCG), kernel $(uname -r) without debug options"
 bench
+echo "# separate run: scaling and many tenants"
+timeout 300 bench --extras
