@@ -304,7 +304,7 @@ static double median(double *v, int n)
 
 int main(int argc, char **argv)
 {
-	double med[NPATH][NOP], scale[2][2], many[2][2];
+	double med[NPATH][NOP];
 
 	if (argc == 3 && !strcmp(argv[1], "--serve")) {
 		int op;
