@@ -164,6 +164,9 @@ static int start_limited_tenant(void)
 		return -1;
 	child = fork();
 	if (child == 0) {
+		/* Only our ends: the parent's close of to_child[1] must be our EOF. */
+		close(to_child[1]);
+		close(from_child[0]);
 		/* Wait until the limits are set. */
 		if (read(to_child[0], &go, sizeof(go)) != sizeof(go))
 			_exit(1);
@@ -200,6 +203,11 @@ static int start_preload(void)
 	if (pre_child == 0) {
 		dup2(to_pre[0], 0);
 		dup2(from_pre[1], 1);
+		/* Only stdin/stdout: the parent's close of to_pre[1] must be our EOF. */
+		close(to_pre[0]);
+		close(to_pre[1]);
+		close(from_pre[0]);
+		close(from_pre[1]);
 		setenv("LD_PRELOAD", "/mockgpu/bin/libgpu_preload.so", 1);
 		setenv("GPU_PRELOAD_MEMORY", "1073741824", 1);
 		execl("/mockgpu/bin/bench_dyn", "bench_dyn", "--serve", "/dev/realgpu", NULL);
@@ -399,6 +407,8 @@ int main(int argc, char **argv)
 	}
 	printf("],\n \"rounds\": %d}\nBENCH-JSON-END\n", ROUNDS);
 	fflush(stdout);
+	close(to_child[0]);
+	close(from_pre[1]);
 	/* Scaling and many tenants: a separate invocation (bench --extras). */
 	if (child > 0) {
 		close(to_child[1]);
