@@ -5,10 +5,7 @@
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$MOCKGPU_TOP"
-scripts/deps.sh
-kdir=$(scripts/kernel.sh bench)
-KDIR=$kdir scripts/modules.sh
-KDIR=$kdir scripts/guest-progs.sh
+kdir=$(guest_prep bench)
 out="$MOCKGPU_TOP/build/vm/bench"
 if ! scripts/vm.sh --kdir "$kdir" --run tests/bench/run.sh --out "$out" --timeout 1800 > "$MOCKGPU_TOP/build/bench-vm.log" 2>&1; then
   tail -n 40 "$MOCKGPU_TOP/build/bench-vm.log"; exit 1

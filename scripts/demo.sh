@@ -4,8 +4,5 @@
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$MOCKGPU_TOP"
-scripts/deps.sh
-kdir=$(scripts/kernel.sh debug)
-KDIR=$kdir scripts/modules.sh
-KDIR=$kdir scripts/guest-progs.sh
+kdir=$(guest_prep debug)
 scripts/vm.sh --kdir "$kdir" --run tests/demo/demo.sh --out "$MOCKGPU_TOP/build/vm/demo"

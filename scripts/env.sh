@@ -29,3 +29,15 @@ timed() {
   fi
   log "$what done in $(( $(date +%s) - start )) s"
 }
+
+# Everything a guest run needs on the kernel of profile $1 (debug|bench):
+# the toolchain, the cached kernel, the modules and the guest programs.
+# Prints the kernel build directory.
+guest_prep() {
+  "$MOCKGPU_TOP/scripts/deps.sh" >&2
+  local kdir
+  kdir=$("$MOCKGPU_TOP/scripts/kernel.sh" "$1")
+  KDIR=$kdir "$MOCKGPU_TOP/scripts/modules.sh" >&2
+  KDIR=$kdir "$MOCKGPU_TOP/scripts/guest-progs.sh" >&2
+  echo "$kdir"
+}

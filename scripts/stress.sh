@@ -8,10 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$MOCKGPU_TOP"
 seed=${SEED:-$(( $(date +%s) % 1000000 + 1 ))}
-scripts/deps.sh
-kdir=$(scripts/kernel.sh debug)
-KDIR=$kdir scripts/modules.sh
-KDIR=$kdir scripts/guest-progs.sh
+kdir=$(guest_prep debug)
 run="$MOCKGPU_TOP/build/stress-run.sh"
 cat > "$run" <<RUN
 #!/bin/sh
