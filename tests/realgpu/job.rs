@@ -128,6 +128,11 @@ impl WorkItem for Job {
                 0
             })
         };
-        this.ctx.complete(this.fence, result);
+        // The job's buffer references go before its fence signals: a waiter
+        // that then closes its last handle sees the buffer back in the pool
+        // (a real GPU retires a job's resources before signaling it).
+        let (ctx, fence) = (this.ctx.clone(), this.fence);
+        drop(this);
+        ctx.complete(fence, result);
     }
 }
