@@ -274,6 +274,50 @@ static double throughput(const char *dev, int nthreads)
 	return nthreads == 1 ? 1e9 / ns[0] : 1e9 / ns[0] + 1e9 / ns[1];
 }
 
+/*
+ * ALLOC+FREE with @held buffers already allocated in the file: each step
+ * frees a random one of them and allocates its replacement (ns per pair).
+ */
+static double churn(const char *dev, int held)
+{
+	static uint32_t h[4096];
+	int fd = open(dev, O_RDWR), n = 1000;
+	uint64_t r = 88172645463325252ull;
+	double t0, t;
+
+	if (fd < 0 || held > 4096)
+		return -1;
+	for (int i = 0; i < held; i++) {
+		struct realgpu_alloc a = { .size = 4096 };
+
+		if (ioctl(fd, REALGPU_IOCTL_ALLOC, &a))
+			return -1;
+		h[i] = a.handle;
+	}
+	t0 = now_ns();
+	for (int i = 0; i < n; i++) {
+		struct realgpu_alloc a = { .size = 4096 };
+		struct realgpu_free f;
+		int k;
+
+		r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+		k = held ? (int)(r % held) : 0;
+		if (!held) {
+			ioctl(fd, REALGPU_IOCTL_ALLOC, &a);
+			f = (struct realgpu_free){ .handle = a.handle };
+			ioctl(fd, REALGPU_IOCTL_FREE, &f);
+			continue;
+		}
+		f = (struct realgpu_free){ .handle = h[k] };
+		ioctl(fd, REALGPU_IOCTL_FREE, &f);
+		ioctl(fd, REALGPU_IOCTL_ALLOC, &a);
+		h[k] = a.handle;
+	}
+	t = (now_ns() - t0) / n;
+	close(fd);
+	return t;
+}
+
 static int add_tenants(int n)
 {
 	int fd = open("/dev/mockgpu-control", O_RDWR);
@@ -332,6 +376,14 @@ int main(int argc, char **argv)
 
 			printf("scaling, %s: GET_INFO %.0f ops/s with 1 thread, %.0f with 2 (x%.2f)\n",
 			       path_name[path], one, two, two / one);
+			fflush(stdout);
+		}
+		/* Bookkeeping cost with many buffers held in one file. */
+		for (int path = P_DIRECT; path <= P_MOCKGPU; path++) {
+			double few = churn(dev_of[path], 0), many = churn(dev_of[path], 4096);
+
+			printf("4096 buffers held, %s: ALLOC+FREE %.0f -> %.0f ns (x%.2f)\n",
+			       path_name[path], few, many, many / few);
 			fflush(stdout);
 		}
 		/* Lookup cost with 10,000 tenants configured on the target. */
