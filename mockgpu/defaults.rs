@@ -16,7 +16,9 @@ pub(crate) fn unconfigured_limits() -> Option<Limits> {
                 .checked_mul(1 << 20)
                 .unwrap_or(UNLIMITED),
             files: crate::module_parameters::default_files.value(),
-            compute_pct: crate::module_parameters::default_compute_pct.value().clamp(1, 100),
+            compute_pct: crate::module_parameters::default_compute_pct
+                .value()
+                .clamp(1, 100),
             pad: 0,
         }),
         _ => Some(Limits::NONE),

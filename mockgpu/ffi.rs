@@ -34,7 +34,8 @@ unsafe extern "C" {
     /// Opens the real node read-write as the current task; an `ERR_PTR` on failure.
     pub(crate) fn mockgpu_open_probe(real: *const bindings::path) -> *mut bindings::file;
     /// The name of the module owning `fops`, or "" for built-in code.
-    pub(crate) fn mockgpu_fops_module_name(fops: *const bindings::file_operations) -> *const c_char;
+    pub(crate) fn mockgpu_fops_module_name(fops: *const bindings::file_operations)
+        -> *const c_char;
     /// Copies the `F_SETFL` flags of the proxy file to the real file.
     pub(crate) fn mockgpu_sync_flags(proxy: *mut bindings::file, real: *mut bindings::file);
     /// Copies the mode bits the VFS reads from the file (stream, seekable, nowait).

@@ -54,13 +54,20 @@ impl OpSet {
             (fops.poll.is_some(), Self::POLL),
             (fops.unlocked_ioctl.is_some(), Self::IOCTL),
             (fops.compat_ioctl.is_some(), Self::COMPAT_IOCTL),
-            (fops.mmap.is_some() || fops.mmap_prepare.is_some(), Self::MMAP),
+            (
+                fops.mmap.is_some() || fops.mmap_prepare.is_some(),
+                Self::MMAP,
+            ),
             (fops.flush.is_some(), Self::FLUSH),
             (fops.fasync.is_some(), Self::FASYNC),
             (fops.get_unmapped_area.is_some(), Self::GET_UNMAPPED_AREA),
             (fops.show_fdinfo.is_some(), Self::SHOW_FDINFO),
         ];
-        OpSet(bits.iter().filter(|(has, _)| *has).fold(0, |acc, (_, bit)| acc | bit))
+        OpSet(
+            bits.iter()
+                .filter(|(has, _)| *has)
+                .fold(0, |acc, (_, bit)| acc | bit),
+        )
     }
 
     fn has(self, bit: u32) -> bool {
@@ -127,7 +134,10 @@ pub(crate) fn table_for(
     let ops = OpSet::of(real);
     let fop_flags = real.fop_flags;
     let mut tables = TABLES.lock();
-    if let Some(t) = tables.iter().find(|t| t.ops == ops && t.fop_flags == fop_flags) {
+    if let Some(t) = tables
+        .iter()
+        .find(|t| t.ops == ops && t.fop_flags == fop_flags)
+    {
         return Ok(&t.fops);
     }
     let table = KBox::new(
@@ -157,14 +167,18 @@ fn build(ops: OpSet, fop_flags: bindings::fop_flags_t) -> bindings::file_operati
         write_iter: ops.has(OpSet::WRITE_ITER).then_some(proxy_write_iter as _),
         poll: ops.has(OpSet::POLL).then_some(proxy_poll as _),
         unlocked_ioctl: ops.has(OpSet::IOCTL).then_some(proxy_ioctl as _),
-        compat_ioctl: ops.has(OpSet::COMPAT_IOCTL).then_some(proxy_compat_ioctl as _),
+        compat_ioctl: ops
+            .has(OpSet::COMPAT_IOCTL)
+            .then_some(proxy_compat_ioctl as _),
         mmap: ops.has(OpSet::MMAP).then_some(proxy_mmap as _),
         flush: ops.has(OpSet::FLUSH).then_some(proxy_flush as _),
         fasync: ops.has(OpSet::FASYNC).then_some(proxy_fasync as _),
         get_unmapped_area: ops
             .has(OpSet::GET_UNMAPPED_AREA)
             .then_some(proxy_get_unmapped_area as _),
-        show_fdinfo: ops.has(OpSet::SHOW_FDINFO).then_some(proxy_show_fdinfo as _),
+        show_fdinfo: ops
+            .has(OpSet::SHOW_FDINFO)
+            .then_some(proxy_show_fdinfo as _),
         // SAFETY: every other member is an optional function pointer or a
         // flag, for which all-zeroes means "not implemented".
         ..unsafe { core::mem::zeroed() }
@@ -209,7 +223,10 @@ unsafe extern "C" fn proxy_open(inode: *mut bindings::inode, file: *mut bindings
 ///
 /// Called by the VFS once, on the last reference of a file that
 /// `proxy_open` opened.
-unsafe extern "C" fn proxy_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+unsafe extern "C" fn proxy_release(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
     // SAFETY: `proxy_open` stored a pinned `KBox<ProxyFile>` here; this is
     // its only release, and it is dropped in place.
     drop(unsafe { Pin::new_unchecked(KBox::from_raw((*file).private_data.cast::<ProxyFile>())) });
@@ -252,7 +269,10 @@ unsafe extern "C" fn proxy_compat_ioctl(
 /// # Safety
 ///
 /// VFS contract of `mmap`: `vma` is being set up for `file` under the mmap lock.
-unsafe extern "C" fn proxy_mmap(file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> c_int {
+unsafe extern "C" fn proxy_mmap(
+    file: *mut bindings::file,
+    vma: *mut bindings::vm_area_struct,
+) -> c_int {
     // SAFETY: the VFS calls file operations on open files only; `vma` is new.
     unsafe { proxy(file).mmap(vma) }
 }
@@ -297,7 +317,10 @@ unsafe extern "C" fn proxy_write(
 /// # Safety
 ///
 /// VFS contract of `read_iter`: `iocb->ki_filp` is the proxy file.
-unsafe extern "C" fn proxy_read_iter(iocb: *mut bindings::kiocb, to: *mut bindings::iov_iter) -> isize {
+unsafe extern "C" fn proxy_read_iter(
+    iocb: *mut bindings::kiocb,
+    to: *mut bindings::iov_iter,
+) -> isize {
     // SAFETY: `iocb` is valid and its file open (the VFS contract).
     let file = unsafe { (*iocb).ki_filp };
     // SAFETY: as above.

@@ -119,7 +119,11 @@ impl kernel::Module for MockGpu {
 
 /// Sets up the targets of the `targets=` parameter (comma-separated paths).
 fn add_targets(param: &CStr) -> Result {
-    for path in param.to_bytes().split(|&b| b == b',').filter(|p| !p.is_empty()) {
+    for path in param
+        .to_bytes()
+        .split(|&b| b == b',')
+        .filter(|p| !p.is_empty())
+    {
         let mut buf = [0u8; 256];
         let Some(dst) = buf.get_mut(..path.len()) else {
             pr_warn!("targets=: path too long\n");

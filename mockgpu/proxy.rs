@@ -10,6 +10,7 @@ use kernel::{
     fs::LocalFile,
     new_mutex,
     prelude::*,
+    rbtree::{RBTree, RBTreeNodeReservation},
     sync::{Arc, Mutex},
     uaccess::{UserPtr, UserSlice},
 };
@@ -23,13 +24,68 @@ use crate::{
 };
 
 /// Device memory one handle of this file is charged for.
+#[derive(Clone, Copy)]
 struct Charge {
-    /// The driver's handle; `None` if the driver's answer could not be read
-    /// back (the charge then stays until the file is closed).
-    handle: Option<u32>,
     /// The device-wide buffer id, for backends that have one.
     id: Option<u64>,
     size: u64,
+}
+
+/// A node for one more [`Charge`].
+type ChargeNode = RBTreeNodeReservation<u32, Charge>;
+
+/// Everything one proxy file is charged for.
+#[derive(Default)]
+struct Charges {
+    /// By the driver's handle: a free finds its charge in O(log n), however
+    /// many buffers the file holds.
+    by_handle: RBTree<u32, Charge>,
+    /// Charges whose handle could not be read back from the driver's
+    /// answer: they stay until the file is closed.
+    unowned: KVec<Charge>,
+    /// The node of the last charge freed, reused by the next allocation: a
+    /// program that allocates and frees in turn allocates nothing here.
+    spare: Option<ChargeNode>,
+}
+
+impl Charges {
+    /// A node for the next charge: the spare one, or a new one.
+    fn node(&mut self) -> Result<ChargeNode> {
+        match self.spare.take() {
+            Some(node) => Ok(node),
+            None => ChargeNode::new(GFP_KERNEL),
+        }
+    }
+
+    /// Records `charge` under `handle`, in `node`. A handle the file already
+    /// holds (a driver returning an existing handle for an import) replaces
+    /// its earlier charge, which is handed back to be released.
+    fn record(
+        &mut self,
+        node: ChargeNode,
+        handle: Option<u32>,
+        charge: Charge,
+    ) -> Result<Option<Charge>> {
+        match handle {
+            Some(h) => Ok(self.by_handle.insert(node.into_node(h, charge)).map(|old| {
+                let (_, old) = old.to_key_value();
+                old
+            })),
+            None => {
+                self.spare = Some(node);
+                self.unowned.push(charge, GFP_KERNEL)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Forgets the charge of `handle`, keeping its node as the spare.
+    fn remove(&mut self, handle: u32) -> Option<Charge> {
+        let entry = self.by_handle.find_mut(&handle)?;
+        let charge = *entry.get();
+        self.spare = Some(entry.remove_node().into_reservation());
+        Some(charge)
+    }
 }
 
 /// The state of one open proxy file.
@@ -42,7 +98,7 @@ pub(crate) struct ProxyFile {
     /// Held across a decoded allocation or free and the driver's answer, so
     /// that the driver's handles and the charges never disagree.
     #[pin]
-    charges: Mutex<KVec<Charge>>,
+    charges: Mutex<Charges>,
 }
 
 impl ProxyFile {
@@ -75,7 +131,7 @@ impl ProxyFile {
                 target,
                 tenant,
                 real,
-                charges <- new_mutex!(KVec::new()),
+                charges <- new_mutex!(Charges::default()),
             }),
             GFP_KERNEL,
         )
@@ -113,18 +169,29 @@ impl ProxyFile {
         }
         // SAFETY: `file` is valid (the safety requirements).
         unsafe { self.real.sync_flags_from(file) };
-        let backend = self.target.backend();
-        if let Some(offset) = backend.device_fd_arg(cmd) {
-            return self
-                .ioctl_with_device_fd(cmd, arg, offset)
-                .unwrap_or_else(|e| e.to_errno() as isize);
-        }
-        match decode::effect(backend, cmd) {
-            Effect::None => self.real.ioctl(cmd, arg),
+        if decode::intercepts(self.target.backend(), cmd) {
             // SAFETY: `file` is valid (the safety requirements).
-            effect => unsafe { self.ioctl_accounted(file, cmd, arg, effect) }
-                .unwrap_or_else(|e| e.to_errno() as isize),
+            return unsafe { self.ioctl_intercepted(file, cmd, arg) };
         }
+        self.real.ioctl(cmd, arg)
+    }
+
+    /// An ioctl whose argument mockgpu reads: kept out of line, so that the
+    /// plain path above is a few loads and a tail call into the driver.
+    ///
+    /// # Safety
+    ///
+    /// `file` is this proxy's open file.
+    #[inline(never)]
+    unsafe fn ioctl_intercepted(&self, file: *mut bindings::file, cmd: u32, arg: usize) -> isize {
+        let backend = self.target.backend();
+        let ret = if let Some(offset) = backend.device_fd_arg(cmd) {
+            self.ioctl_with_device_fd(cmd, arg, offset)
+        } else {
+            // SAFETY: `file` is valid (the safety requirements).
+            unsafe { self.ioctl_accounted(file, cmd, arg, decode::effect(backend, cmd)) }
+        };
+        ret.unwrap_or_else(|e| e.to_errno() as isize)
     }
 
     /// `compat_ioctl`.
@@ -132,7 +199,12 @@ impl ProxyFile {
     /// # Safety
     ///
     /// `file` is this proxy's open file.
-    pub(crate) unsafe fn compat_ioctl(&self, file: *mut bindings::file, cmd: u32, arg: usize) -> isize {
+    pub(crate) unsafe fn compat_ioctl(
+        &self,
+        file: *mut bindings::file,
+        cmd: u32,
+        arg: usize,
+    ) -> isize {
         if !self.allowed(cmd) {
             return EPERM.to_errno() as isize;
         }
@@ -346,7 +418,11 @@ impl PinnedDrop for ProxyFile {
         // Everything this file holds is returned, however it was closed
         // (close, exit, SIGKILL): the driver frees it with the real file.
         let mut charges = self.charges.lock();
-        while let Some(c) = charges.pop() {
+        let held = core::mem::take(&mut *charges);
+        for c in held.by_handle.values() {
+            self.tenant.release(c.id, c.size);
+        }
+        for c in held.unowned.iter() {
             self.tenant.release(c.id, c.size);
         }
         self.tenant.uncharge_file();
@@ -394,10 +470,8 @@ impl ProxyFile {
                 let mut charges = self.charges.lock();
                 let ret = self.real.ioctl(cmd, arg);
                 if ret == 0 {
-                    if let Some(i) = charges.iter().position(|c| c.handle == Some(handle)) {
-                        if let Ok(c) = charges.remove(i) {
-                            self.tenant.release(c.id, c.size);
-                        }
+                    if let Some(c) = charges.remove(handle) {
+                        self.tenant.release(c.id, c.size);
                     }
                 }
                 Ok(ret)
@@ -411,7 +485,7 @@ impl ProxyFile {
             } => {
                 let reserve = decode::reserve_size(size, input).ok_or(EINVAL)?;
                 let mut charges = self.charges.lock();
-                charges.reserve(1, GFP_KERNEL)?;
+                let node = charges.node()?;
                 self.tenant.reserve(reserve)?;
                 let ret = self.real.ioctl(cmd, arg);
                 if ret < 0 {
@@ -420,13 +494,22 @@ impl ProxyFile {
                 }
                 let Ok(()) = UserSlice::new(user, len).reader().read_slice(input) else {
                     // The answer is unreadable: keep the reservation until close.
-                    charges.push(Charge { handle: None, id: None, size: reserve }, GFP_KERNEL)?;
+                    let charge = Charge {
+                        id: None,
+                        size: reserve,
+                    };
+                    if let Err(e) = charges.record(node, None, charge) {
+                        // Not even that can be recorded: return the
+                        // reservation rather than let it leak.
+                        self.tenant.unreserve(reserve);
+                        return Err(e);
+                    }
                     return Ok(ret);
                 };
                 let handle = decode::read_u32(input, handle_at);
                 let real_size = decode::read_u64(input, size_out_at).unwrap_or(reserve);
                 let id = id_at.and_then(|at| decode::read_u64(input, at));
-                self.settle(&mut charges, handle, id, real_size, reserve, &free)?;
+                self.settle(&mut charges, node, handle, id, real_size, reserve, &free)?;
                 Ok(ret)
             }
             Effect::Import {
@@ -436,7 +519,7 @@ impl ProxyFile {
                 free,
             } => {
                 let mut charges = self.charges.lock();
-                charges.reserve(1, GFP_KERNEL)?;
+                let node = charges.node()?;
                 let ret = self.real.ioctl(cmd, arg);
                 if ret < 0 {
                     return Ok(ret);
@@ -445,7 +528,7 @@ impl ProxyFile {
                 let handle = read.as_ref().ok().and(decode::read_u32(input, handle_at));
                 let size = read.as_ref().ok().and(decode::read_u64(input, size_out_at));
                 let id = read.ok().and(decode::read_u64(input, id_at));
-                self.settle(&mut charges, handle, id, size.unwrap_or(0), 0, &free)?;
+                self.settle(&mut charges, node, handle, id, size.unwrap_or(0), 0, &free)?;
                 Ok(ret)
             }
         }
@@ -454,31 +537,42 @@ impl ProxyFile {
     /// Records the charge of a buffer the driver just created or imported.
     /// If the tenant's limit refuses it, the driver's handle is freed again
     /// and `EDQUOT` returned, as if the driver had never been called.
-    #[expect(clippy::too_many_arguments, reason = "two call sites, every value distinct")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "two call sites, every value distinct"
+    )]
     fn settle(
         &self,
-        charges: &mut KVec<Charge>,
+        charges: &mut Charges,
+        node: ChargeNode,
         handle: Option<u32>,
         id: Option<u64>,
         size: u64,
         reserved: u64,
         free: &FreeCmd,
     ) -> Result {
-        match self.tenant.adopt(id, size, reserved) {
-            Ok(()) => {
-                charges.push(Charge { handle, id, size }, GFP_KERNEL)?;
-                Ok(())
-            }
+        let (charge, result) = match self.tenant.adopt(id, size, reserved) {
+            Ok(()) => (Charge { id, size }, Ok(())),
             Err(e) => {
-                let undone = handle.is_some_and(|h| self.free_handle(free, h).is_ok());
-                if !undone {
-                    // The driver keeps the buffer: so does the charge.
-                    self.tenant.force_charge(size);
-                    charges.push(Charge { handle, id: None, size }, GFP_KERNEL)?;
+                if handle.is_some_and(|h| self.free_handle(free, h).is_ok()) {
+                    return Err(e);
                 }
-                Err(e)
+                // The driver keeps the buffer: so does the charge.
+                self.tenant.force_charge(size);
+                (Charge { id: None, size }, Err(e))
+            }
+        };
+        let (charged_id, charged_size) = (charge.id, charge.size);
+        match charges.record(node, handle, charge) {
+            Ok(Some(replaced)) => self.tenant.release(replaced.id, replaced.size),
+            Ok(None) => {}
+            // Only a handle-less charge can fail to be recorded: give it back.
+            Err(e) => {
+                self.tenant.release(charged_id, charged_size);
+                return Err(e);
             }
         }
+        result
     }
 
     /// Frees `handle` in the real driver, with a request built in a scratch
@@ -486,14 +580,19 @@ impl ProxyFile {
     fn free_handle(&self, free: &FreeCmd, handle: u32) -> Result {
         let mut req = [0u8; ARG_MAX];
         let at = free.handle_at;
-        req.get_mut(at..at + 4).ok_or(EINVAL)?.copy_from_slice(&handle.to_ne_bytes());
+        req.get_mut(at..at + 4)
+            .ok_or(EINVAL)?
+            .copy_from_slice(&handle.to_ne_bytes());
         // SAFETY: maps a page in the current task's address space.
         let page = unsafe { ffi::mockgpu_scratch_map() };
         if page > usize::MAX - 4096 {
             return Err(ENOMEM);
         }
         let user = UserPtr::from_addr(page as usize);
-        let ret = match UserSlice::new(user, free.size).writer().write_slice(&req[..free.size]) {
+        let ret = match UserSlice::new(user, free.size)
+            .writer()
+            .write_slice(&req[..free.size])
+        {
             Ok(()) => self.real.ioctl(free.cmd, page as usize),
             Err(_) => EFAULT.to_errno() as isize,
         };
@@ -533,7 +632,10 @@ impl ProxyFile {
             Ok(()) => {
                 let ret = self.real.ioctl(cmd, arg);
                 // The driver may have written its outputs; restore only the fd.
-                UserSlice::new(field, size).writer().write(&user_fd).map(|()| ret)
+                UserSlice::new(field, size)
+                    .writer()
+                    .write(&user_fd)
+                    .map(|()| ret)
             }
             Err(e) => Err(e),
         };

@@ -12,10 +12,8 @@ use kernel::{
     bindings,
     error::{from_err_ptr, to_result},
     ffi::c_ulong,
-    fs::File,
     prelude::*,
     str::CStr,
-    sync::aref::ARef,
 };
 
 use crate::ffi;
@@ -57,9 +55,7 @@ impl RealNode {
             mode: 0,
         };
         // SAFETY: `node.path` is a valid, referenced path; the outputs are writable.
-        to_result(unsafe {
-            ffi::mockgpu_path_info(&node.path, &mut node.rdev, &mut node.mode)
-        })?;
+        to_result(unsafe { ffi::mockgpu_path_info(&node.path, &mut node.rdev, &mut node.mode) })?;
         Ok(node)
     }
 
@@ -83,12 +79,10 @@ impl RealNode {
         // SAFETY: `user` is valid by the safety requirements and `self.path`
         // is a referenced path by the type invariants.
         let raw = from_err_ptr(unsafe { ffi::mockgpu_open_real(user, &self.path) })?;
-        let raw = NonNull::new(raw.cast::<File>()).ok_or(ENODEV)?;
-        // SAFETY: `mockgpu_open_real` returned a new file whose reference we
-        // now own; `File` is a transparent wrapper of `struct file`.
-        let file = unsafe { ARef::from_raw(raw) };
-        // INVARIANT: `file` is an open file of the real node that we own a reference on.
-        Ok(RealFile { file })
+        let raw = NonNull::new(raw).ok_or(ENODEV)?;
+        // SAFETY: `mockgpu_open_real` returned a new open file whose reference
+        // is handed over.
+        unsafe { RealFile::from_raw(raw) }
     }
 }
 
@@ -98,11 +92,9 @@ impl RealNode {
     pub(crate) fn open_probe(&self) -> Result<RealFile> {
         // SAFETY: `self.path` is a referenced path by the type invariants.
         let raw = from_err_ptr(unsafe { ffi::mockgpu_open_probe(&self.path) })?;
-        let raw = NonNull::new(raw.cast::<File>()).ok_or(ENODEV)?;
-        // SAFETY: a new file whose reference we now own.
-        let file = unsafe { ARef::from_raw(raw) };
-        // INVARIANT: an open file of the real node, referenced.
-        Ok(RealFile { file })
+        let raw = NonNull::new(raw).ok_or(ENODEV)?;
+        // SAFETY: a new open file whose reference is handed over.
+        unsafe { RealFile::from_raw(raw) }
     }
 }
 
@@ -115,16 +107,45 @@ impl Drop for RealNode {
 
 /// An open file of the real driver, owned by one proxy file.
 ///
+/// The forwarding paths read both pointers directly: no call, no lookup.
+///
 /// # Invariants
 ///
-/// `file` is open and referenced; its `f_op` is the real driver's table,
-/// which stays valid while the file is open (an open file pins its driver's
+/// `file` is open and we own one reference on it, dropped in `Drop`. `fops`
+/// is its `f_op`, the real driver's table, which does not change after open
+/// and stays valid while the file is open (an open file pins its driver's
 /// module).
 pub(crate) struct RealFile {
-    file: ARef<File>,
+    file: NonNull<bindings::file>,
+    fops: NonNull<bindings::file_operations>,
 }
 
+// SAFETY: a reference on a `struct file` may be used and dropped (`fput`)
+// from any thread; `fops` is an immutable table.
+unsafe impl Send for RealFile {}
+// SAFETY: the file operations are called concurrently on the same file by
+// the VFS itself; `RealFile` adds no state of its own.
+unsafe impl Sync for RealFile {}
+
 impl RealFile {
+    /// Takes over the reference on an open file.
+    ///
+    /// # Safety
+    ///
+    /// `file` is an open file and the caller hands one reference on it over.
+    unsafe fn from_raw(file: NonNull<bindings::file>) -> Result<Self> {
+        // SAFETY: `file` is open (the safety requirements).
+        let fops = unsafe { (*file.as_ptr()).f_op };
+        let Some(fops) = NonNull::new(fops.cast_mut()) else {
+            // A char device file that opened has a table; refuse one without.
+            // SAFETY: the reference handed over is dropped once, here.
+            unsafe { bindings::fput(file.as_ptr()) };
+            return Err(ENODEV);
+        };
+        // INVARIANT: the reference is ours; `fops` is the open file's table.
+        Ok(RealFile { file, fops })
+    }
+
     /// The raw `struct file` of the real driver.
     #[inline]
     pub(crate) fn as_ptr(&self) -> *mut bindings::file {
@@ -134,9 +155,8 @@ impl RealFile {
     /// The real driver's file operations.
     #[inline]
     pub(crate) fn fops(&self) -> &bindings::file_operations {
-        // SAFETY: by the type invariants the file is open, so `f_op` points to
-        // the driver's table, valid for as long as `self` holds the file.
-        unsafe { &*(*self.as_ptr()).f_op }
+        // SAFETY: by the type invariants `fops` is valid while `self` lives.
+        unsafe { self.fops.as_ref() }
     }
 
     /// Carries the proxy file's `F_SETFL` flags (`O_NONBLOCK`, ...) over.
@@ -146,8 +166,19 @@ impl RealFile {
     /// `proxy` is a valid file for the duration of the call.
     #[inline]
     pub(crate) unsafe fn sync_flags_from(&self, proxy: *mut bindings::file) {
-        // SAFETY: both files are valid (the caller's guarantee and the invariants).
-        unsafe { ffi::mockgpu_sync_flags(proxy, self.as_ptr()) }
+        let real = self.as_ptr();
+        // SAFETY: both files are valid (the caller's guarantee and the
+        // invariants); `f_flags` is read racily by the VFS too (as READ_ONCE).
+        let (want, have) = unsafe {
+            (
+                core::ptr::read_volatile(&raw const (*proxy).f_flags) & SYNC_FLAGS,
+                core::ptr::read_volatile(&raw const (*real).f_flags) & SYNC_FLAGS,
+            )
+        };
+        if want != have {
+            // SAFETY: as above; the helper takes the real file's `f_lock`.
+            unsafe { ffi::mockgpu_sync_flags(proxy, real) }
+        }
     }
 
     /// Copies the VFS mode bits of the real file to the proxy file.
@@ -161,6 +192,8 @@ impl RealFile {
     }
 
     /// `unlocked_ioctl` of the real driver, its result unchanged.
+    ///
+    /// Inlined into the proxy's `unlocked_ioctl`, where it becomes a tail call.
     #[inline]
     pub(crate) fn ioctl(&self, cmd: u32, arg: usize) -> isize {
         match self.fops().unlocked_ioctl {
@@ -181,3 +214,18 @@ impl RealFile {
         }
     }
 }
+
+impl Drop for RealFile {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariants we own one reference, dropped once here.
+        unsafe { bindings::fput(self.as_ptr()) };
+    }
+}
+
+/// The flags `fcntl(F_SETFL)` changes on the proxy file, carried over to the
+/// real file before each forwarded call (as `mockgpu_sync_flags` in C).
+const SYNC_FLAGS: u32 = bindings::O_APPEND
+    | bindings::O_NONBLOCK
+    | bindings::O_NDELAY
+    | bindings::O_DIRECT
+    | bindings::O_NOATIME;

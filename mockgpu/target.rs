@@ -84,7 +84,9 @@ impl Target {
         let mut buf = [0u8; NAME_MAX + 1];
         buf[..name.len()].copy_from_slice(name);
         // `buf` holds `name` and at least one NUL after it.
-        let name = CStr::from_bytes_until_nul(&buf).map_err(|_| EINVAL)?.to_cstring()?;
+        let name = CStr::from_bytes_until_nul(&buf)
+            .map_err(|_| EINVAL)?
+            .to_cstring()?;
         let (backend, fops) = probe(path, &node)?;
         let real_path = path.to_cstring()?;
         Arc::pin_init(
@@ -185,7 +187,9 @@ impl Target {
     /// The limits in force for a tenant this target knows.
     pub(crate) fn limits_of(&self, key: Key) -> Result<Limits> {
         let tenants = self.tenants.lock();
-        let i = tenants.binary_search_by(|t| t.key().cmp(&key)).map_err(|_| ENOENT)?;
+        let i = tenants
+            .binary_search_by(|t| t.key().cmp(&key))
+            .map_err(|_| ENOENT)?;
         Ok(tenants.get(i).ok_or(ENOENT)?.limits())
     }
 
@@ -206,8 +210,19 @@ impl Target {
             Some(n) => kernel::seq_print!(m, "allowlist of {}\n", n),
         }
         let _ = self.for_each_usage(|u| {
-            let configured = if u.configured != 0 { " (configured)" } else { "" };
-            kernel::seq_print!(m, "  {} {}{}: memory {}/", kind, u.tenant.id, configured, u.memory_used);
+            let configured = if u.configured != 0 {
+                " (configured)"
+            } else {
+                ""
+            };
+            kernel::seq_print!(
+                m,
+                "  {} {}{}: memory {}/",
+                kind,
+                u.tenant.id,
+                configured,
+                u.memory_used
+            );
             show_limit(m, u.limits.memory);
             kernel::seq_print!(m, " B, files {}/", u.files_used);
             show_limit(m, u.limits.files);
@@ -226,7 +241,10 @@ impl Target {
     }
 
     /// Calls `f` with each tenant's usage record, the target name filled in.
-    pub(crate) fn for_each_usage(&self, mut f: impl FnMut(&crate::policy::abi::control::Usage) -> Result) -> Result {
+    pub(crate) fn for_each_usage(
+        &self,
+        mut f: impl FnMut(&crate::policy::abi::control::Usage) -> Result,
+    ) -> Result {
         let tenants = self.tenants.lock();
         let name = self.name.to_bytes();
         for t in tenants.iter() {
@@ -339,7 +357,11 @@ impl Registry {
     pub(crate) fn add(path: &CStr, tenant_kind: u32) -> Result<Arc<Target>> {
         let target = Target::new(path, tenant_kind)?;
         let mut targets = TARGETS.lock();
-        if targets.entries.iter().any(|e| e.target.name() == target.name()) {
+        if targets
+            .entries
+            .iter()
+            .any(|e| e.target.name() == target.name())
+        {
             pr_warn!("target {}: name {} is taken\n", path, target.name());
             return Err(EEXIST);
         }
@@ -426,7 +448,11 @@ impl Registry {
             .ok_or(ENOENT)?;
         match allowlist {
             None => entry.target.policy.allow_all(),
-            Some(cmds) => entry.target.policy.set_allowlist(cmds).map_err(|_| EINVAL)?,
+            Some(cmds) => entry
+                .target
+                .policy
+                .set_allowlist(cmds)
+                .map_err(|_| EINVAL)?,
         }
         Ok(())
     }

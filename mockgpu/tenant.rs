@@ -13,7 +13,12 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};
+use kernel::{
+    new_mutex,
+    prelude::*,
+    rbtree::{RBTree, RBTreeNodeReservation},
+    sync::{Arc, Mutex},
+};
 
 use crate::{
     ffi,
@@ -57,7 +62,6 @@ impl Key {
 
 /// A buffer the tenant holds through one or more handles, charged once.
 struct Held {
-    id: u64,
     size: u64,
     refs: u64,
 }
@@ -68,6 +72,9 @@ struct Held {
 ///
 /// `memory.used()` is the sum of the sizes of `held` plus the sizes charged
 /// for buffers without an id plus reservations in flight.
+///
+/// `held` is keyed by the device-wide buffer id, so that a tenant with many
+/// buffers pays O(log n) per allocation and free.
 #[pin_data]
 pub(crate) struct Tenant {
     key: Key,
@@ -78,7 +85,15 @@ pub(crate) struct Tenant {
     refused_ioctls: AtomicU64,
     configured: AtomicBool,
     #[pin]
-    held: Mutex<KVec<Held>>,
+    held: Mutex<HeldBuffers>,
+}
+
+/// The buffers a tenant holds, by device-wide id.
+#[derive(Default)]
+struct HeldBuffers {
+    by_id: RBTree<u64, Held>,
+    /// The node of the last buffer released, reused by the next one.
+    spare: Option<RBTreeNodeReservation<u64, Held>>,
 }
 
 /// Maps a refused charge to the errno a user expects.
@@ -101,7 +116,7 @@ impl Tenant {
                 refused_compute: AtomicU64::new(0),
                 refused_ioctls: AtomicU64::new(0),
                 configured: AtomicBool::new(configured),
-                held <- new_mutex!(KVec::new()),
+                held <- new_mutex!(HeldBuffers::default()),
             }),
             GFP_KERNEL,
         )
@@ -199,15 +214,24 @@ impl Tenant {
             return self.settle(size, reserved);
         };
         let mut held = self.held.lock();
-        if let Some(h) = held.iter_mut().find(|h| h.id == id) {
+        if let Some(h) = held.by_id.get_mut(&id) {
             h.refs += 1;
             self.unreserve(reserved);
             return Ok(());
         }
-        held.reserve(1, GFP_KERNEL).inspect_err(|_| self.unreserve(reserved))?;
-        self.settle(size, reserved)?;
+        let node = match held.spare.take() {
+            Some(node) => node,
+            None => {
+                RBTreeNodeReservation::new(GFP_KERNEL).inspect_err(|_| self.unreserve(reserved))?
+            }
+        };
+        if let Err(e) = self.settle(size, reserved) {
+            held.spare = Some(node);
+            return Err(e);
+        }
         // INVARIANT: the buffer's size is charged and now recorded.
-        held.push(Held { id, size, refs: 1 }, GFP_KERNEL)?;
+        held.by_id
+            .insert(node.into_node(id, Held { size, refs: 1 }));
         Ok(())
     }
 
@@ -224,18 +248,16 @@ impl Tenant {
             return;
         };
         let mut held = self.held.lock();
-        let Some(i) = held.iter().position(|h| h.id == id) else {
+        let Some(mut entry) = held.by_id.find_mut(&id) else {
             return;
         };
-        let last = held.get_mut(i).is_some_and(|h| {
-            h.refs -= 1;
-            h.refs == 0
-        });
-        if last {
+        let h = entry.get_mut();
+        h.refs -= 1;
+        if h.refs == 0 {
+            let size = h.size;
             // INVARIANT: the record and its charge go together.
-            if let Ok(h) = held.remove(i) {
-                self.memory.uncharge(h.size);
-            }
+            held.spare = Some(entry.remove_node().into_reservation());
+            self.memory.uncharge(size);
         }
     }
 

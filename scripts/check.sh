@@ -23,6 +23,12 @@ if ! (cd userspace-tools && cargo fmt --all -- --check && cargo clippy --quiet -
   log "FAIL: userspace-tools is not fmt/clippy clean"
   failed=$((failed + 1))
 fi
+# The modules' Rust, formatted as the kernel's .rustfmt.toml asks (edition 2021, defaults).
+if ! rustfmt --check --edition 2021 mockgpu/mockgpu_main.rs tests/realgpu/realgpu_main.rs >"$host_log.kfmt" 2>&1; then
+  cat "$host_log.kfmt" >&2
+  log "FAIL: the kernel modules are not rustfmt clean (rustfmt --edition 2021 mockgpu/mockgpu_main.rs ...)"
+  failed=$((failed + 1))
+fi
 (cd userspace-tools && cargo test --quiet 2>&1) | tee "$host_log"
 hp=$(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$host_log" | paste -sd+ | bc)
 hf=$(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' "$host_log" | paste -sd+ | bc)

@@ -97,6 +97,7 @@ const DRM_FREE: FreeCmd = FreeCmd {
 };
 
 /// The decoding table of a backend.
+#[inline(always)]
 pub fn effect(backend: Backend, cmd: u32) -> Effect {
     match (backend, cmd) {
         (Backend::RealGpu, realgpu::IOCTL_ALLOC) => Effect::Alloc {
@@ -133,6 +134,14 @@ pub fn effect(backend: Backend, cmd: u32) -> Effect {
         },
         _ => Effect::None,
     }
+}
+
+/// Whether mockgpu must look inside `cmd`'s argument on `backend` (an
+/// accounted ioctl, or a device fd to translate). Everything else is
+/// forwarded untouched, on the hot path.
+#[inline]
+pub fn intercepts(backend: Backend, cmd: u32) -> bool {
+    backend.device_fd_arg(cmd).is_some() || !matches!(effect(backend, cmd), Effect::None)
 }
 
 /// The bytes of the argument a decoder needs: the ioctl's encoded size,

@@ -243,6 +243,59 @@ static int body_boundary(void *arg)
 	return 0;
 }
 
+/*
+ * Many buffers in one file, freed in a shuffled order: after every step the
+ * tenant's headroom is exactly the limit minus what is still allocated (the
+ * driver's own vram_used agrees), whatever the order of the frees.
+ */
+#define MANY 512
+#define MANY_LIMIT (2048 * PAGE)
+static int body_many(void *arg)
+{
+	static uint32_t handle[MANY], order[MANY];
+	static uint64_t size[MANY];
+	struct realgpu_alloc a;
+	struct realgpu_info info;
+	uint64_t live = 0, headroom;
+	uint32_t seed = 12345;
+	int fd = open(proxy, O_RDWR);
+
+	CHILD_EXPECT(fd >= 0);
+	for (int i = 0; i < MANY; i++) {
+		size[i] = (i % 4 + 1) * PAGE;
+		CHILD_EXPECT(alloc(fd, size[i], &a) == 0);
+		handle[i] = a.handle;
+		order[i] = i;
+		live += size[i];
+	}
+	for (int i = MANY - 1; i > 0; i--) {	/* Fisher-Yates, fixed seed */
+		uint32_t j, t;
+
+		seed = seed * 1103515245 + 12345;
+		j = (seed >> 8) % (i + 1);
+		t = order[i], order[i] = order[j], order[j] = t;
+	}
+	for (int k = 0; k < MANY; k++) {
+		int i = order[k];
+
+		CHILD_EXPECT(gpu_free(fd, handle[i]) == 0);
+		live -= size[i];
+		if (k % 64 != 0)
+			continue;
+		CHILD_EXPECT(ioctl(fd, REALGPU_IOCTL_GET_INFO, &info) == 0);
+		CHILD_EXPECT(info.vram_used == live);
+		headroom = MANY_LIMIT - live;
+		errno = 0;
+		CHILD_EXPECT(alloc(fd, headroom + PAGE, &a) == -1 && errno == EDQUOT);
+		CHILD_EXPECT(alloc(fd, headroom, &a) == 0);
+		CHILD_EXPECT(gpu_free(fd, a.handle) == 0);
+	}
+	CHILD_EXPECT(live == 0);
+	CHILD_EXPECT(alloc(fd, MANY_LIMIT, &a) == 0);	/* all of it is free again */
+	(void)arg;
+	return 0;
+}
+
 static int body_hold_forever(void *arg)
 {
 	int fd = open(proxy, O_RDWR);
@@ -407,6 +460,17 @@ static int test_boundary(void)
 	TEST_BEGIN();
 	EXPECT_EQ(as_tenant(body_boundary, NULL, 8 * PAGE, MOCKGPU_UNLIMITED, 100, &ns), 0);
 	EXPECT_EQ(mem_used(ns), 0);		/* exit with buffers allocated */
+	clear_limits(ns);
+	return ktap_verdict();
+}
+
+static int test_many(void)
+{
+	uint64_t ns;
+
+	TEST_BEGIN();
+	EXPECT_EQ(as_tenant(body_many, NULL, MANY_LIMIT, MOCKGPU_UNLIMITED, 100, &ns), 0);
+	EXPECT_EQ(mem_used(ns), 0);
 	clear_limits(ns);
 	return ktap_verdict();
 }
@@ -729,8 +793,9 @@ int main(int argc, char **argv)
 		proxy = argv[1];
 	target = strrchr(proxy, '/') + 1;
 	own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-	ktap_header(11);
+	ktap_header(12);
 	ktap_result(test_boundary(), "memory limit N: N fits, N+1 refused (EDQUOT), fits again after free");
+	ktap_result(test_many(), "512 buffers freed in shuffled order: headroom exact at every step");
 	ktap_result(test_kill9(), "usage back to zero after kill -9 with buffers allocated");
 	ktap_result(test_threads(), "32 threads allocating at the boundary never pass the limit");
 	ktap_result(test_isolation(), "two tenants are isolated from each other");

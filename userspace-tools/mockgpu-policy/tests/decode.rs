@@ -2,7 +2,7 @@
 //! estimated exactly and overflow is caught.
 use mockgpu_policy::abi::{drm, realgpu};
 use mockgpu_policy::backend::Backend;
-use mockgpu_policy::decode::{arg_len, effect, reserve_size, Effect, SizeSource};
+use mockgpu_policy::decode::{arg_len, effect, intercepts, reserve_size, Effect, SizeSource};
 
 fn bytes<T: Copy>(v: &T) -> Vec<u8> {
     // SAFETY: `T` is a plain `repr(C)` struct of integers.
@@ -39,6 +39,38 @@ fn realgpu_table() {
     // The same numbers mean nothing to other backends.
     assert_eq!(effect(Backend::Generic, realgpu::IOCTL_ALLOC), Effect::None);
     assert_eq!(effect(Backend::Drm, realgpu::IOCTL_ALLOC), Effect::None);
+}
+
+/// The hot path's filter agrees with the tables: every ioctl mockgpu must
+/// read is intercepted, and the plain ones (GET_INFO, unknown numbers, other
+/// backends' numbers) are forwarded untouched.
+#[test]
+fn intercepts_exactly_what_the_tables_decode() {
+    let backends = [Backend::Generic, Backend::RealGpu, Backend::Drm];
+    // REALGPU_IOCTL_GET_INFO: _IOR(0xb7, 0x00, struct realgpu_info), 32 bytes.
+    let get_info = 0x8020_b700;
+    let cmds = [
+        get_info,
+        realgpu::IOCTL_ALLOC,
+        realgpu::IOCTL_FREE,
+        realgpu::IOCTL_SUBMIT,
+        realgpu::IOCTL_IMPORT,
+        realgpu::IOCTL_ATTACH_PEER,
+        drm::IOCTL_MODE_CREATE_DUMB,
+        drm::IOCTL_MODE_DESTROY_DUMB,
+        drm::IOCTL_GEM_CLOSE,
+        0,
+        u32::MAX,
+    ];
+    for b in backends {
+        for cmd in cmds {
+            let decoded = effect(b, cmd) != Effect::None || b.device_fd_arg(cmd).is_some();
+            assert_eq!(intercepts(b, cmd), decoded, "{b:?} {cmd:#x}");
+        }
+    }
+    assert!(!intercepts(Backend::RealGpu, get_info));
+    assert!(intercepts(Backend::RealGpu, realgpu::IOCTL_ATTACH_PEER));
+    assert!(!intercepts(Backend::Generic, realgpu::IOCTL_ALLOC));
 }
 
 #[test]
