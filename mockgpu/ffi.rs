@@ -5,7 +5,7 @@
 
 use kernel::{
     bindings,
-    ffi::{c_char, c_ulong, c_void},
+    ffi::{c_char, c_uint, c_ulong, c_void},
     prelude::*,
 };
 
@@ -36,8 +36,12 @@ unsafe extern "C" {
     /// The name of the module owning `fops`, or "" for built-in code.
     pub(crate) fn mockgpu_fops_module_name(fops: *const bindings::file_operations)
         -> *const c_char;
-    /// Copies the `F_SETFL` flags of the proxy file to the real file.
-    pub(crate) fn mockgpu_sync_flags(proxy: *mut bindings::file, real: *mut bindings::file);
+    /// Copies the flags in `mask` of the proxy file to the real file, under its `f_lock`.
+    pub(crate) fn mockgpu_sync_flags(
+        proxy: *mut bindings::file,
+        real: *mut bindings::file,
+        mask: c_uint,
+    );
     /// Copies the mode bits the VFS reads from the file (stream, seekable, nowait).
     pub(crate) fn mockgpu_mirror_fmode(proxy: *mut bindings::file, real: *const bindings::file);
     /// `vma_set_file(vma, real)` then `vfs_mmap(real, vma)`.

@@ -94,16 +94,13 @@ struct file *mockgpu_open_real(struct file *user, const struct path *real)
 	return dentry_open(real, user->f_flags, user->f_cred);
 }
 
-/* fcntl(F_SETFL) changes the proxy's flags only: carry them to the real file. */
-#define MOCKGPU_SYNC_FLAGS (O_APPEND | O_NONBLOCK | O_NDELAY | O_DIRECT | O_NOATIME)
-void mockgpu_sync_flags(struct file *proxy, struct file *real)
+/* fcntl(F_SETFL) changes the proxy's flags only: carry @mask of them to the real file. */
+void mockgpu_sync_flags(struct file *proxy, struct file *real, unsigned int mask)
 {
-	unsigned int want = READ_ONCE(proxy->f_flags) & MOCKGPU_SYNC_FLAGS;
+	unsigned int want = READ_ONCE(proxy->f_flags) & mask;
 
-	if (likely((READ_ONCE(real->f_flags) & MOCKGPU_SYNC_FLAGS) == want))
-		return;
 	spin_lock(&real->f_lock);
-	real->f_flags = (real->f_flags & ~MOCKGPU_SYNC_FLAGS) | want;
+	real->f_flags = (real->f_flags & ~mask) | want;
 	spin_unlock(&real->f_lock);
 }
 

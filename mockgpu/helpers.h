@@ -20,7 +20,7 @@ int mockgpu_path_info(const struct path *path, dev_t *rdev, umode_t *mode);
 struct file *mockgpu_open_probe(const struct path *real);
 const char *mockgpu_fops_module_name(const struct file_operations *fops);
 struct file *mockgpu_open_real(struct file *user, const struct path *real);
-void mockgpu_sync_flags(struct file *proxy, struct file *real);
+void mockgpu_sync_flags(struct file *proxy, struct file *real, unsigned int mask);
 int mockgpu_mmap_real(struct file *real, struct vm_area_struct *vma);
 ssize_t mockgpu_read_iter_real(struct file *real, struct kiocb *iocb, struct iov_iter *to);
 ssize_t mockgpu_write_iter_real(struct file *real, struct kiocb *iocb, struct iov_iter *from);

@@ -35,13 +35,22 @@ struct Charge {
 type ChargeNode = RBTreeNodeReservation<u32, Charge>;
 
 /// Everything one proxy file is charged for.
+///
+/// # Invariants
+///
+/// Every charge recorded here is also charged to the file's tenant, and is
+/// released exactly once: on free of its handle or when the file closes.
+/// `unowned` has room for one more charge whenever [`Charges::prepare`] has
+/// handed out a node that is not yet recorded or given back.
 #[derive(Default)]
 struct Charges {
     /// By the driver's handle: a free finds its charge in O(log n), however
     /// many buffers the file holds.
     by_handle: RBTree<u32, Charge>,
-    /// Charges whose handle could not be read back from the driver's
-    /// answer: they stay until the file is closed.
+    /// Charges no handle leads to any more, returned when the file closes:
+    /// answers that could not be read back, and a charge displaced because
+    /// an answer named a handle that is already charged (which only a thread
+    /// rewriting the answer in user memory can make happen).
     unowned: KVec<Charge>,
     /// The node of the last charge freed, reused by the next allocation: a
     /// program that allocates and frees in turn allocates nothing here.
@@ -49,33 +58,44 @@ struct Charges {
 }
 
 impl Charges {
-    /// A node for the next charge: the spare one, or a new one.
-    fn node(&mut self) -> Result<ChargeNode> {
+    /// Makes room for one more charge before the driver runs: a node (the
+    /// spare one or a new one) and a slot in `unowned`, so that recording
+    /// the driver's answer cannot fail.
+    fn prepare(&mut self) -> Result<ChargeNode> {
+        self.unowned.reserve(1, GFP_KERNEL)?;
         match self.spare.take() {
             Some(node) => Ok(node),
             None => ChargeNode::new(GFP_KERNEL),
         }
     }
 
-    /// Records `charge` under `handle`, in `node`. A handle the file already
-    /// holds (a driver returning an existing handle for an import) replaces
-    /// its earlier charge, which is handed back to be released.
-    fn record(
-        &mut self,
-        node: ChargeNode,
-        handle: Option<u32>,
-        charge: Charge,
-    ) -> Result<Option<Charge>> {
-        match handle {
-            Some(h) => Ok(self.by_handle.insert(node.into_node(h, charge)).map(|old| {
-                let (_, old) = old.to_key_value();
-                old
-            })),
+    /// Gives back a prepared node that no charge needed.
+    fn unprepare(&mut self, node: ChargeNode) {
+        self.spare = Some(node);
+    }
+
+    /// Whether a charge is recorded under `handle`.
+    fn tracks(&self, handle: u32) -> bool {
+        self.by_handle.get(&handle).is_some()
+    }
+
+    /// Records `charge` under `handle`, in a `node` from [`Charges::prepare`].
+    /// Without a handle, or if `handle` already has a charge (which is kept,
+    /// not released), a charge goes to `unowned`, until the file closes.
+    fn record(&mut self, node: ChargeNode, handle: Option<u32>, charge: Charge) {
+        let unowned = match handle {
+            Some(h) => self
+                .by_handle
+                .insert(node.into_node(h, charge))
+                .map(|old| old.to_key_value().1),
             None => {
                 self.spare = Some(node);
-                self.unowned.push(charge, GFP_KERNEL)?;
-                Ok(None)
+                Some(charge)
             }
+        };
+        if let Some(c) = unowned {
+            // `prepare` reserved the slot (type invariants): this cannot fail.
+            kernel::warn_on!(self.unowned.push_within_capacity(c).is_err());
         }
     }
 
@@ -86,6 +106,27 @@ impl Charges {
         self.spare = Some(entry.remove_node().into_reservation());
         Some(charge)
     }
+}
+
+/// What the driver answered to a decoded allocation or import, as read
+/// back from the caller's memory.
+struct Answer {
+    handle: Option<u32>,
+    size: u64,
+    id: Option<u64>,
+    /// A new buffer (an allocation), not one shared with the caller.
+    fresh: bool,
+}
+
+/// How an intercepted ioctl reached mockgpu, and so how it is forwarded.
+#[derive(Clone, Copy)]
+enum Entry {
+    /// `unlocked_ioctl`.
+    Native,
+    /// `compat_ioctl`, from a 32-bit task. The decoded arguments have the
+    /// same layout for 32-bit callers (fixed-size fields, explicit padding),
+    /// and `compat_ptr` is the identity on x86-64 and arm64.
+    Compat,
 }
 
 /// The state of one open proxy file.
@@ -171,7 +212,7 @@ impl ProxyFile {
         unsafe { self.real.sync_flags_from(file) };
         if decode::intercepts(self.target.backend(), cmd) {
             // SAFETY: `file` is valid (the safety requirements).
-            return unsafe { self.ioctl_intercepted(file, cmd, arg) };
+            return unsafe { self.ioctl_intercepted(file, Entry::Native, cmd, arg) };
         }
         self.real.ioctl(cmd, arg)
     }
@@ -183,15 +224,30 @@ impl ProxyFile {
     ///
     /// `file` is this proxy's open file.
     #[inline(never)]
-    unsafe fn ioctl_intercepted(&self, file: *mut bindings::file, cmd: u32, arg: usize) -> isize {
+    unsafe fn ioctl_intercepted(
+        &self,
+        file: *mut bindings::file,
+        via: Entry,
+        cmd: u32,
+        arg: usize,
+    ) -> isize {
         let backend = self.target.backend();
         let ret = if let Some(offset) = backend.device_fd_arg(cmd) {
-            self.ioctl_with_device_fd(cmd, arg, offset)
+            self.ioctl_with_device_fd(via, cmd, arg, offset)
         } else {
+            let effect = decode::effect(backend, cmd);
             // SAFETY: `file` is valid (the safety requirements).
-            unsafe { self.ioctl_accounted(file, cmd, arg, decode::effect(backend, cmd)) }
+            unsafe { self.ioctl_accounted(file, via, cmd, arg, effect) }
         };
         ret.unwrap_or_else(|e| e.to_errno() as isize)
+    }
+
+    /// Forwards an intercepted ioctl the way it came in.
+    fn forward(&self, via: Entry, cmd: u32, arg: usize) -> isize {
+        match via {
+            Entry::Native => self.real.ioctl(cmd, arg),
+            Entry::Compat => self.real.compat_ioctl(cmd, arg),
+        }
     }
 
     /// `compat_ioctl`.
@@ -210,6 +266,11 @@ impl ProxyFile {
         }
         // SAFETY: `file` is valid (the safety requirements).
         unsafe { self.real.sync_flags_from(file) };
+        // A 32-bit program is held to the same limits.
+        if decode::intercepts(self.target.backend(), cmd) {
+            // SAFETY: `file` is valid (the safety requirements).
+            return unsafe { self.ioctl_intercepted(file, Entry::Compat, cmd, arg) };
+        }
         self.real.compat_ioctl(cmd, arg)
     }
 
@@ -418,11 +479,8 @@ impl PinnedDrop for ProxyFile {
         // Everything this file holds is returned, however it was closed
         // (close, exit, SIGKILL): the driver frees it with the real file.
         let mut charges = self.charges.lock();
-        let held = core::mem::take(&mut *charges);
-        for c in held.by_handle.values() {
-            self.tenant.release(c.id, c.size);
-        }
-        for c in held.unowned.iter() {
+        let all = core::mem::take(&mut *charges);
+        for c in Iterator::chain(all.by_handle.values(), all.unowned.iter()) {
             self.tenant.release(c.id, c.size);
         }
         self.tenant.uncharge_file();
@@ -435,12 +493,17 @@ impl ProxyFile {
     /// settles after, refusing over the limit with `EDQUOT` and leaving the
     /// driver untouched.
     ///
+    /// The driver's answer is read back from user memory, which another
+    /// thread of the caller may rewrite: an answer is trusted only where a
+    /// lie can cost its tenant more, never less (see [`ProxyFile::settle`]).
+    ///
     /// # Safety
     ///
     /// `file` is this proxy's open file.
     unsafe fn ioctl_accounted(
         &self,
         file: *mut bindings::file,
+        via: Entry,
         cmd: u32,
         arg: usize,
         effect: Effect,
@@ -451,13 +514,13 @@ impl ProxyFile {
         let input = buf.get_mut(..len).ok_or(EINVAL)?;
         UserSlice::new(user, len).reader().read_slice(input)?;
         match effect {
-            Effect::None => Ok(self.real.ioctl(cmd, arg)),
+            Effect::None => Ok(self.forward(via, cmd, arg)),
             Effect::Submit { cost_at } => {
                 let cost = decode::read_u64(input, cost_at).ok_or(EINVAL)?;
                 // SAFETY: `file` is valid (the safety requirements).
                 let nonblock = unsafe { ffi::mockgpu_nonblock(file) };
                 self.tenant.admit_job(cost, nonblock)?;
-                let ret = self.real.ioctl(cmd, arg);
+                let ret = self.forward(via, cmd, arg);
                 if ret < 0 {
                     // The driver refused the job (a bad cost, handle, ...):
                     // it never runs, so it costs nothing.
@@ -468,7 +531,7 @@ impl ProxyFile {
             Effect::Free { handle_at } => {
                 let handle = decode::read_u32(input, handle_at).ok_or(EINVAL)?;
                 let mut charges = self.charges.lock();
-                let ret = self.real.ioctl(cmd, arg);
+                let ret = self.forward(via, cmd, arg);
                 if ret == 0 {
                     if let Some(c) = charges.remove(handle) {
                         self.tenant.release(c.id, c.size);
@@ -485,11 +548,15 @@ impl ProxyFile {
             } => {
                 let reserve = decode::reserve_size(size, input).ok_or(EINVAL)?;
                 let mut charges = self.charges.lock();
-                let node = charges.node()?;
-                self.tenant.reserve(reserve)?;
-                let ret = self.real.ioctl(cmd, arg);
+                let node = charges.prepare()?;
+                if let Err(e) = self.tenant.reserve(reserve) {
+                    charges.unprepare(node);
+                    return Err(e);
+                }
+                let ret = self.forward(via, cmd, arg);
                 if ret < 0 {
                     self.tenant.unreserve(reserve);
+                    charges.unprepare(node);
                     return Ok(ret);
                 }
                 let Ok(()) = UserSlice::new(user, len).reader().read_slice(input) else {
@@ -498,18 +565,17 @@ impl ProxyFile {
                         id: None,
                         size: reserve,
                     };
-                    if let Err(e) = charges.record(node, None, charge) {
-                        // Not even that can be recorded: return the
-                        // reservation rather than let it leak.
-                        self.tenant.unreserve(reserve);
-                        return Err(e);
-                    }
+                    charges.record(node, None, charge);
                     return Ok(ret);
                 };
-                let handle = decode::read_u32(input, handle_at);
-                let real_size = decode::read_u64(input, size_out_at).unwrap_or(reserve);
-                let id = id_at.and_then(|at| decode::read_u64(input, at));
-                self.settle(&mut charges, node, handle, id, real_size, reserve, &free)?;
+                let answer = Answer {
+                    handle: decode::read_u32(input, handle_at),
+                    // Never less than reserved, whatever the answer says.
+                    size: decode::read_u64(input, size_out_at).map_or(reserve, |s| s.max(reserve)),
+                    id: id_at.and_then(|at| decode::read_u64(input, at)),
+                    fresh: true,
+                };
+                self.settle(&mut charges, node, answer, reserve, &free)?;
                 Ok(ret)
             }
             Effect::Import {
@@ -519,60 +585,69 @@ impl ProxyFile {
                 free,
             } => {
                 let mut charges = self.charges.lock();
-                let node = charges.node()?;
-                let ret = self.real.ioctl(cmd, arg);
+                let node = charges.prepare()?;
+                let ret = self.forward(via, cmd, arg);
                 if ret < 0 {
+                    charges.unprepare(node);
                     return Ok(ret);
                 }
                 let read = UserSlice::new(user, len).reader().read_slice(input);
-                let handle = read.as_ref().ok().and(decode::read_u32(input, handle_at));
-                let size = read.as_ref().ok().and(decode::read_u64(input, size_out_at));
-                let id = read.ok().and(decode::read_u64(input, id_at));
-                self.settle(&mut charges, node, handle, id, size.unwrap_or(0), 0, &free)?;
+                let answer = Answer {
+                    handle: read.as_ref().ok().and(decode::read_u32(input, handle_at)),
+                    size: read
+                        .as_ref()
+                        .ok()
+                        .and(decode::read_u64(input, size_out_at))
+                        .unwrap_or(0),
+                    id: read.ok().and(decode::read_u64(input, id_at)),
+                    fresh: false,
+                };
+                self.settle(&mut charges, node, answer, 0, &free)?;
                 Ok(ret)
             }
         }
     }
 
     /// Records the charge of a buffer the driver just created or imported.
-    /// If the tenant's limit refuses it, the driver's handle is freed again
-    /// and `EDQUOT` returned, as if the driver had never been called.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "two call sites, every value distinct"
-    )]
+    ///
+    /// If the tenant's limit refuses it, the new handle is freed again
+    /// through the driver and `EDQUOT` returned, as if the driver had never
+    /// been called; but only if that handle cannot be another buffer of the
+    /// file's (one already charged, or one mockgpu never saw), since the
+    /// answer may have been rewritten. Otherwise the buffer stays, charged
+    /// past the limit, and `EDQUOT` is returned: the next allocation is
+    /// refused before the driver runs, so the overshoot is at most this one
+    /// buffer's.
     fn settle(
         &self,
         charges: &mut Charges,
         node: ChargeNode,
-        handle: Option<u32>,
-        id: Option<u64>,
-        size: u64,
+        answer: Answer,
         reserved: u64,
         free: &FreeCmd,
     ) -> Result {
-        let (charge, result) = match self.tenant.adopt(id, size, reserved) {
-            Ok(()) => (Charge { id, size }, Ok(())),
+        let size = answer.size;
+        match self.tenant.adopt(answer.id, size, reserved, answer.fresh) {
+            Ok(id) => {
+                charges.record(node, answer.handle, Charge { id, size });
+                Ok(())
+            }
             Err(e) => {
-                if handle.is_some_and(|h| self.free_handle(free, h).is_ok()) {
+                let undo = answer.handle.filter(|&h| {
+                    !charges.tracks(h)
+                        && charges.unowned.is_empty()
+                        && self.target.backend().decodes_every_handle()
+                });
+                if undo.is_some_and(|h| self.free_handle(free, h).is_ok()) {
+                    charges.unprepare(node);
                     return Err(e);
                 }
                 // The driver keeps the buffer: so does the charge.
                 self.tenant.force_charge(size);
-                (Charge { id: None, size }, Err(e))
-            }
-        };
-        let (charged_id, charged_size) = (charge.id, charge.size);
-        match charges.record(node, handle, charge) {
-            Ok(Some(replaced)) => self.tenant.release(replaced.id, replaced.size),
-            Ok(None) => {}
-            // Only a handle-less charge can fail to be recorded: give it back.
-            Err(e) => {
-                self.tenant.release(charged_id, charged_size);
-                return Err(e);
+                charges.record(node, answer.handle, Charge { id: None, size });
+                Err(e)
             }
         }
-        result
     }
 
     /// Frees `handle` in the real driver, with a request built in a scratch
@@ -613,12 +688,18 @@ impl ProxyFile {
     /// driver is shown a temporary fd of the proxy's real file instead, and the
     /// caller's argument gets its own fd back afterwards. Any other fd is left
     /// for the driver to judge (and refuse) as it would directly.
-    fn ioctl_with_device_fd(&self, cmd: u32, arg: usize, offset: usize) -> Result<isize> {
+    fn ioctl_with_device_fd(
+        &self,
+        via: Entry,
+        cmd: u32,
+        arg: usize,
+        offset: usize,
+    ) -> Result<isize> {
         let field = UserPtr::from_addr(arg).wrapping_byte_add(offset);
         let size = core::mem::size_of::<i32>();
         let user_fd: i32 = UserSlice::new(field, size).reader().read()?;
         let Some(peer) = proxy_file_of_fd(user_fd) else {
-            return Ok(self.real.ioctl(cmd, arg));
+            return Ok(self.forward(via, cmd, arg));
         };
         // SAFETY: `peer` is an open proxy file (checked by `proxy_file_of_fd`)
         // that we hold a reference on until the end of this function.
@@ -630,7 +711,7 @@ impl ProxyFile {
         }
         let ret = match UserSlice::new(field, size).writer().write(&tmp) {
             Ok(()) => {
-                let ret = self.real.ioctl(cmd, arg);
+                let ret = self.forward(via, cmd, arg);
                 // The driver may have written its outputs; restore only the fd.
                 UserSlice::new(field, size)
                     .writer()

@@ -177,7 +177,7 @@ impl RealFile {
         };
         if want != have {
             // SAFETY: as above; the helper takes the real file's `f_lock`.
-            unsafe { ffi::mockgpu_sync_flags(proxy, real) }
+            unsafe { ffi::mockgpu_sync_flags(proxy, real, SYNC_FLAGS) }
         }
     }
 
@@ -223,7 +223,7 @@ impl Drop for RealFile {
 }
 
 /// The flags `fcntl(F_SETFL)` changes on the proxy file, carried over to the
-/// real file before each forwarded call (as `mockgpu_sync_flags` in C).
+/// real file before each forwarded call.
 const SYNC_FLAGS: u32 = bindings::O_APPEND
     | bindings::O_NONBLOCK
     | bindings::O_NDELAY

@@ -61,6 +61,10 @@ impl Key {
 }
 
 /// A buffer the tenant holds through one or more handles, charged once.
+///
+/// # Invariants
+///
+/// `refs >= 1` while the record is in [`HeldBuffers::by_id`].
 struct Held {
     size: u64,
     refs: u64,
@@ -205,19 +209,32 @@ impl Tenant {
     }
 
     /// Turns a reservation of `reserved` bytes into the charge of a buffer of
-    /// `size` bytes the driver created (or imported, with `reserved` 0). A
-    /// buffer with an `id` the tenant already holds is charged once: the
-    /// reservation is returned and the hold counted. On error nothing is
+    /// `size` bytes the driver created (`fresh`) or imported (`reserved` 0).
+    /// An imported buffer with an `id` the tenant already holds is charged
+    /// once: the reservation is returned and the hold counted. A fresh
+    /// buffer cannot already be held: if its id says so (an answer rewritten
+    /// in user memory), it is charged by its size, apart. Returns the id the
+    /// charge is recorded under, for [`Tenant::release`]. On error nothing is
     /// charged and the caller must undo the driver's allocation.
-    pub(crate) fn adopt(&self, id: Option<u64>, size: u64, reserved: u64) -> Result {
+    pub(crate) fn adopt(
+        &self,
+        id: Option<u64>,
+        size: u64,
+        reserved: u64,
+        fresh: bool,
+    ) -> Result<Option<u64>> {
         let Some(id) = id else {
-            return self.settle(size, reserved);
+            return self.settle(size, reserved).map(|()| None);
         };
         let mut held = self.held.lock();
         if let Some(h) = held.by_id.get_mut(&id) {
-            h.refs += 1;
+            if fresh {
+                drop(held);
+                return self.settle(size, reserved).map(|()| None);
+            }
+            h.refs = h.refs.saturating_add(1);
             self.unreserve(reserved);
-            return Ok(());
+            return Ok(Some(id));
         }
         let node = match held.spare.take() {
             Some(node) => node,
@@ -229,10 +246,13 @@ impl Tenant {
             held.spare = Some(node);
             return Err(e);
         }
-        // INVARIANT: the buffer's size is charged and now recorded.
-        held.by_id
+        // INVARIANT: the buffer's size is charged and now recorded, with one
+        // reference; `id` was not in the tree, so nothing is replaced.
+        let replaced = held
+            .by_id
             .insert(node.into_node(id, Held { size, refs: 1 }));
-        Ok(())
+        kernel::warn_on!(replaced.is_some());
+        Ok(Some(id))
     }
 
     /// Charges a buffer the driver holds and mockgpu could not undo, past
@@ -252,7 +272,8 @@ impl Tenant {
             return;
         };
         let h = entry.get_mut();
-        h.refs -= 1;
+        // `refs >= 1` in the tree (invariant of `Held`).
+        h.refs = h.refs.saturating_sub(1);
         if h.refs == 0 {
             let size = h.size;
             // INVARIANT: the record and its charge go together.

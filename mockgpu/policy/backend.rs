@@ -38,6 +38,15 @@ impl Backend {
         }
     }
 
+    /// Whether every ioctl of the backend that creates a handle is decoded,
+    /// so that a handle mockgpu has no charge for cannot be a live buffer
+    /// of the file (then a refused allocation may be undone by its handle).
+    /// DRM has undecoded ones (PRIME imports, GEM_OPEN, driver-specific
+    /// creates).
+    pub fn decodes_every_handle(self) -> bool {
+        matches!(self, Backend::RealGpu)
+    }
+
     /// If the argument of `cmd` carries an fd that the driver requires to be
     /// a file of its own device (as NVIDIA checks the major of passed fds),
     /// the byte offset of that `i32` in the argument. mockgpu replaces a proxy

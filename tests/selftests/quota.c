@@ -32,6 +32,7 @@
 static const char *proxy = "/dev/mockgpu/realgpu";
 static const char *target = "realgpu";
 static int own_pidns = -1;	/* the test's own pid namespace */
+static volatile int stop_threads;
 
 /* Drops CAP_SYS_ADMIN from the effective and permitted sets. */
 static int prctl_drop_admin(void)
@@ -296,6 +297,78 @@ static int body_many(void *arg)
 	return 0;
 }
 
+/* A tenant imports a buffer another tenant exported (fd number in @arg). */
+static int body_import_refused(void *arg)
+{
+	struct realgpu_import im = { .fd = *(int *)arg };
+	struct realgpu_info info;
+	int fd = open(proxy, O_RDWR);
+
+	CHILD_EXPECT(fd >= 0);
+	errno = 0;
+	CHILD_EXPECT(ioctl(fd, REALGPU_IOCTL_IMPORT, &im) == -1 && errno == EDQUOT);
+	CHILD_EXPECT(ioctl(fd, REALGPU_IOCTL_GET_INFO, &info) == 0);
+	CHILD_EXPECT(info.vram_used == 8 * PAGE);	/* the exporter's buffer, nothing more */
+	return 0;
+}
+
+static int body_import_fits(void *arg)
+{
+	struct realgpu_import im = { .fd = *(int *)arg };
+	int fd = open(proxy, O_RDWR);
+
+	CHILD_EXPECT(fd >= 0);
+	CHILD_EXPECT(ioctl(fd, REALGPU_IOCTL_IMPORT, &im) == 0);
+	CHILD_EXPECT(im.size == 8 * PAGE);
+	return 0;
+}
+
+/*
+ * The driver's answer lives in user memory: here another thread rewrites it
+ * all the time (the handle, size and buffer id of a buffer the tenant
+ * already holds) while allocations run. Whatever mockgpu reads back, the
+ * tenant must never get more device memory than its limit.
+ */
+#define LIE_LIMIT (32 * PAGE)
+static struct realgpu_alloc lie_arg;
+static struct realgpu_alloc lie_victim;
+static void *liar(void *arg)
+{
+	volatile struct realgpu_alloc *a = &lie_arg;
+	uint64_t n = 0;
+
+	(void)arg;
+	while (!stop_threads) {
+		a->handle = lie_victim.handle;
+		a->buf_id = lie_victim.buf_id;
+		a->size = (n++ & 1) ? 0 : ~0ull / 2;
+	}
+	return NULL;
+}
+
+static int body_rewritten_answers(void *arg)
+{
+	struct realgpu_info info;
+	pthread_t th;
+	int fd = open(proxy, O_RDWR), refused = 0;
+
+	(void)arg;
+	CHILD_EXPECT(fd >= 0);
+	CHILD_EXPECT(alloc(fd, PAGE, &lie_victim) == 0);
+	stop_threads = 0;
+	CHILD_EXPECT(pthread_create(&th, NULL, liar, NULL) == 0);
+	for (int i = 0; i < 4000 && refused < 200; i++) {
+		lie_arg.size = PAGE;
+		if (ioctl(fd, REALGPU_IOCTL_ALLOC, &lie_arg) == -1 && errno == EDQUOT)
+			refused++;
+	}
+	stop_threads = 1;
+	pthread_join(th, NULL);
+	CHILD_EXPECT(ioctl(fd, REALGPU_IOCTL_GET_INFO, &info) == 0);
+	CHILD_EXPECT(info.vram_used <= LIE_LIMIT);
+	return 0;
+}
+
 static int body_hold_forever(void *arg)
 {
 	int fd = open(proxy, O_RDWR);
@@ -310,7 +383,6 @@ static int body_hold_forever(void *arg)
 	return 0;
 }
 
-static volatile int stop_threads;
 static int thread_fd;
 
 static void *alloc_loop(void *arg)
@@ -472,6 +544,47 @@ static int test_many(void)
 	EXPECT_EQ(as_tenant(body_many, NULL, MANY_LIMIT, MOCKGPU_UNLIMITED, 100, &ns), 0);
 	EXPECT_EQ(mem_used(ns), 0);
 	clear_limits(ns);
+	return ktap_verdict();
+}
+
+static int test_import_limit(void)
+{
+	int fd = open(proxy, O_RDWR);
+	struct realgpu_alloc a;
+	struct realgpu_export e = { 0 };
+	uint64_t ns;
+
+	TEST_BEGIN();
+	EXPECT_OK(fd < 0 ? -1 : 0);
+	EXPECT_OK(alloc(fd, 8 * PAGE, &a));
+	e.handle = a.handle;
+	EXPECT_OK(ioctl(fd, REALGPU_IOCTL_EXPORT, &e));
+	/* 8 pages into a tenant with 4 free: refused, undone in the driver. */
+	EXPECT_EQ(as_tenant(body_import_refused, &e.fd, 4 * PAGE, MOCKGPU_UNLIMITED, 100, &ns), 0);
+	EXPECT_EQ(mem_used(ns), 0);
+	clear_limits(ns);
+	EXPECT_EQ(as_tenant(body_import_fits, &e.fd, 16 * PAGE, MOCKGPU_UNLIMITED, 100, &ns), 0);
+	EXPECT_EQ(mem_used(ns), 0);
+	clear_limits(ns);
+	close(e.fd);
+	close(fd);
+	return ktap_verdict();
+}
+
+static int test_rewritten_answers(void)
+{
+	struct realgpu_info info;
+	uint64_t ns;
+	int fd;
+
+	TEST_BEGIN();
+	EXPECT_EQ(as_tenant(body_rewritten_answers, NULL, LIE_LIMIT, MOCKGPU_UNLIMITED, 100, &ns), 0);
+	EXPECT_EQ(mem_used(ns), 0);
+	clear_limits(ns);
+	fd = open(proxy, O_RDWR);
+	EXPECT_OK(ioctl(fd, REALGPU_IOCTL_GET_INFO, &info));
+	EXPECT_EQ(info.vram_used, 0);
+	close(fd);
 	return ktap_verdict();
 }
 
@@ -793,9 +906,11 @@ int main(int argc, char **argv)
 		proxy = argv[1];
 	target = strrchr(proxy, '/') + 1;
 	own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-	ktap_header(12);
+	ktap_header(14);
 	ktap_result(test_boundary(), "memory limit N: N fits, N+1 refused (EDQUOT), fits again after free");
 	ktap_result(test_many(), "512 buffers freed in shuffled order: headroom exact at every step");
+	ktap_result(test_import_limit(), "an import past the limit is refused (EDQUOT) and undone in the driver");
+	ktap_result(test_rewritten_answers(), "answers rewritten by another thread never lift the limit");
 	ktap_result(test_kill9(), "usage back to zero after kill -9 with buffers allocated");
 	ktap_result(test_threads(), "32 threads allocating at the boundary never pass the limit");
 	ktap_result(test_isolation(), "two tenants are isolated from each other");
