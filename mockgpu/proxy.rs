@@ -402,8 +402,10 @@ impl ProxyFile {
             return ESPIPE.to_errno().into();
         };
         let real = self.real.as_ptr();
-        // SAFETY: the caller serializes the proxy file's position, and the real
-        // file's position is used by no one but this proxy file.
+        // SAFETY: both files are open. The real file's position is used by
+        // no one but this proxy file. The VFS serializes positions only under
+        // FMODE_ATOMIC_POS, which char devices lack: concurrent seeks race
+        // here as they race in the real driver's own llseek on the real node.
         unsafe { (*real).f_pos = (*file).f_pos };
         // SAFETY: the real file is open.
         let ret = unsafe { f(real, offset, whence) };

@@ -51,7 +51,8 @@ enum realgpu_op {
 	REALGPU_OP_CHECKSUM = 3,	/* result = sum of src bytes as u64 */
 };
 
-/* SUBMIT: queue a job; out a fence that WAIT and events name. */
+/* SUBMIT: queue a job; out a fence that WAIT and events name. A context holds at most
+ * 64 unfinished jobs (its ring): beyond that SUBMIT waits, interruptibly, for room. */
 struct realgpu_submit {
 	__u32 op;		/* enum realgpu_op */
 	__u32 src;		/* handle, or 0 when unused */

@@ -30,6 +30,11 @@ const READ_BATCH: usize = 16;
 /// Handles at or above this are never issued, so mmap offsets stay non-negative as `off_t`.
 const HANDLE_LIMIT: u32 = 1 << 31;
 
+/// Unfinished jobs a context may have, as in a GPU's ring buffer: a submitter
+/// beyond it waits (interruptibly) for room. Without a bound, busy submitters
+/// could queue without end, and unloading the driver would drain for minutes.
+const RING_SIZE: u64 = 64;
+
 /// How `WAIT` reached its end without the fence signalling.
 enum WaitEnd {
     /// The timeout passed.
@@ -149,6 +154,12 @@ impl Context {
     /// Queues a job and returns its fence.
     pub(crate) fn submit(this: ArcBorrow<'_, Self>, op: JobOp, cost_us: u64) -> Result<u64> {
         let mut inner = this.inner.lock();
+        // `complete` notifies `cond` for every job, cancelled ones included.
+        while inner.last_fence.saturating_sub(inner.done_fence) >= RING_SIZE {
+            if this.cond.wait_interruptible(&mut inner) {
+                return Err(ERESTARTSYS);
+            }
+        }
         let fence = inner.last_fence.checked_add(1).ok_or(EOVERFLOW)?;
         let job = Job::new(this.into(), fence, cost_us, op)?;
         // Queue under the lock so that fences enter the (ordered) engine in fence order.
