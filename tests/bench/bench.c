@@ -450,6 +450,16 @@ int main(int argc, char **argv)
 		printf("\n");
 	}
 	printf("(ratio: cost against direct, 1.00 = same; for MiB/s, direct/path)\n");
+	/* The targets for mockgpu (no limits set), judged on this run's medians. */
+	for (int op = 0; op < NOP; op++) {
+		double d = med[P_DIRECT][op], v = med[P_MOCKGPU][op];
+		double ratio = op == O_FAULT ? d / v : v / d;
+		double max = op == O_OPEN ? 1.5 : op == O_FAULT ? 1.10 : 1.05;
+
+		printf("target %-22s mockgpu %.3f, target <= %.2f%s: %s\n", op_name[op], ratio, max,
+		       op == O_FAULT ? " (1.00 within noise)" : "",
+		       ratio <= max ? "met" : "MISSED");
+	}
 	printf("cuse: %s; CUSE has no mmap, so its fault row is unsupported\n",
 	       have[P_CUSE] ? "measured" : "not measured (no CUSE forwarder running)");
 	printf("preload: %s\n", have[P_PRELOAD] ? "measured (libgpu_preload.so, user-space accounting)"
