@@ -493,6 +493,29 @@ static int test_submit_errors(void)
 	return ktap_verdict();
 }
 
+/*
+ * A context's ring holds 64 unfinished jobs: the 65th SUBMIT waits until the
+ * oldest is done, so right after 200 submits at most 64 are unfinished.
+ */
+static int test_ring_bound(void)
+{
+	__u64 fence = 0;
+	int fd = dev_open();
+
+	TEST_BEGIN();
+	if (fd < 0)
+		return 0;
+	for (int i = 0; i < 200; i++) {
+		fence = submit(fd, REALGPU_OP_NOP, 0, 0, 0, 2000);
+		EXPECT(fence == (__u64)i + 1);
+	}
+	/* fence 200 was queued: the 136 before its ring slot are done */
+	EXPECT_OK(wait_fence(fd, fence - 64, 0, NULL));
+	EXPECT_OK(wait_fence(fd, fence, -1, NULL));
+	close(fd);
+	return ktap_verdict();
+}
+
 static int test_wait_timeout(void)
 {
 	__u64 fence, f2;
@@ -1014,6 +1037,7 @@ static const struct test tests[] = {
 	{ "epoll", test_epoll },
 	{ "unknown_ioctl", test_unknown_ioctl },
 	{ "close_with_pending_jobs", test_close_with_pending_jobs },
+	{ "ring_bound", test_ring_bound },
 	{ "alloc_until_enomem", test_alloc_until_enomem },
 	{ "all_freed", test_all_freed },
 };
