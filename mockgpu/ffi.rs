@@ -36,6 +36,10 @@ unsafe extern "C" {
     /// The name of the module owning `fops`, or "" for built-in code.
     pub(crate) fn mockgpu_fops_module_name(fops: *const bindings::file_operations)
         -> *const c_char;
+    /// Reads one `u32` of user memory at `p` (`get_user`); 0 or `-EFAULT`.
+    pub(crate) fn mockgpu_get_user_u32(out: *mut u32, p: *const c_void) -> c_int;
+    /// Reads one `u64` of user memory at `p` (`get_user`); 0 or `-EFAULT`.
+    pub(crate) fn mockgpu_get_user_u64(out: *mut u64, p: *const c_void) -> c_int;
     /// Copies the flags in `mask` of the proxy file to the real file, under its `f_lock`.
     pub(crate) fn mockgpu_sync_flags(
         proxy: *mut bindings::file,

@@ -104,6 +104,17 @@ void mockgpu_sync_flags(struct file *proxy, struct file *real, unsigned int mask
 	spin_unlock(&real->f_lock);
 }
 
+/* One field of an ioctl argument: a single user access, no copy loop. */
+int mockgpu_get_user_u32(u32 *out, const void __user *p)
+{
+	return get_user(*out, (const u32 __user *)p);
+}
+
+int mockgpu_get_user_u64(u64 *out, const void __user *p)
+{
+	return get_user(*out, (const u64 __user *)p);
+}
+
 /*
  * Points the vma at the real file, then lets the real driver set it up: from
  * here on page faults go to the real driver's vm_ops, never through mockgpu.

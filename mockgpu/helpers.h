@@ -21,6 +21,8 @@ struct file *mockgpu_open_probe(const struct path *real);
 const char *mockgpu_fops_module_name(const struct file_operations *fops);
 struct file *mockgpu_open_real(struct file *user, const struct path *real);
 void mockgpu_sync_flags(struct file *proxy, struct file *real, unsigned int mask);
+int mockgpu_get_user_u32(u32 *out, const void __user *p);
+int mockgpu_get_user_u64(u64 *out, const void __user *p);
 int mockgpu_mmap_real(struct file *real, struct vm_area_struct *vma);
 ssize_t mockgpu_read_iter_real(struct file *real, struct kiocb *iocb, struct iov_iter *to);
 ssize_t mockgpu_write_iter_real(struct file *real, struct kiocb *iocb, struct iov_iter *from);

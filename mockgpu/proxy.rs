@@ -6,7 +6,7 @@
 
 use kernel::{
     bindings,
-    ffi::{c_char, c_int, c_ulong},
+    ffi::{c_char, c_int, c_ulong, c_void},
     fs::LocalFile,
     new_mutex,
     prelude::*,
@@ -17,7 +17,7 @@ use kernel::{
 
 use crate::{
     ffi, fops,
-    policy::decode::{self, Effect, FreeCmd, ARG_MAX},
+    policy::decode::{self, ArgRead, Effect, FreeCmd, ARG_MAX},
     real::RealFile,
     target::Target,
     tenant::Tenant,
@@ -105,6 +105,61 @@ impl Charges {
         let charge = *entry.get();
         self.spare = Some(entry.remove_node().into_reservation());
         Some(charge)
+    }
+}
+
+/// The argument of a decoded ioctl in the caller's memory, read field by
+/// field (one `get_user` each, no copy loop) within the ioctl's encoded size.
+struct UserArg {
+    addr: usize,
+    len: usize,
+    /// Whether a read faulted: a field that cannot be decoded is then
+    /// `EFAULT` (as the driver would answer), else `EINVAL`.
+    faulted: core::cell::Cell<bool>,
+}
+
+impl UserArg {
+    fn new(addr: usize, len: usize) -> Self {
+        UserArg {
+            addr,
+            len,
+            faulted: core::cell::Cell::new(false),
+        }
+    }
+
+    /// The errno for a field that could not be decoded.
+    fn error(&self) -> Error {
+        if self.faulted.get() {
+            EFAULT
+        } else {
+            EINVAL
+        }
+    }
+
+    /// The user address of `size` bytes at `at`, if inside the argument.
+    fn field(&self, at: usize, size: usize) -> Option<*const c_void> {
+        (at.checked_add(size)? <= self.len).then(|| self.addr.wrapping_add(at) as *const c_void)
+    }
+}
+
+impl ArgRead for UserArg {
+    fn u32_at(&self, at: usize) -> Option<u32> {
+        let p = self.field(at, 4)?;
+        let mut v = 0u32;
+        // SAFETY: `v` is valid for writes; `p` is an untrusted user address,
+        // which `get_user` checks (`EFAULT` for anything but user memory).
+        let ok = unsafe { ffi::mockgpu_get_user_u32(&mut v, p) } == 0;
+        self.faulted.set(self.faulted.get() || !ok);
+        ok.then_some(v)
+    }
+
+    fn u64_at(&self, at: usize) -> Option<u64> {
+        let p = self.field(at, 8)?;
+        let mut v = 0u64;
+        // SAFETY: as for `u32_at`.
+        let ok = unsafe { ffi::mockgpu_get_user_u64(&mut v, p) } == 0;
+        self.faulted.set(self.faulted.get() || !ok);
+        ok.then_some(v)
     }
 }
 
@@ -510,15 +565,11 @@ impl ProxyFile {
         arg: usize,
         effect: Effect,
     ) -> Result<isize> {
-        let user = UserPtr::from_addr(arg);
-        let mut buf = [0u8; ARG_MAX];
-        let len = decode::arg_len(cmd);
-        let input = buf.get_mut(..len).ok_or(EINVAL)?;
-        UserSlice::new(user, len).reader().read_slice(input)?;
+        let input = UserArg::new(arg, decode::arg_len(cmd));
         match effect {
             Effect::None => Ok(self.forward(via, cmd, arg)),
             Effect::Submit { cost_at } => {
-                let cost = decode::read_u64(input, cost_at).ok_or(EINVAL)?;
+                let cost = input.u64_at(cost_at).ok_or_else(|| input.error())?;
                 // SAFETY: `file` is valid (the safety requirements).
                 let nonblock = unsafe { ffi::mockgpu_nonblock(file) };
                 self.tenant.admit_job(cost, nonblock)?;
@@ -531,7 +582,7 @@ impl ProxyFile {
                 Ok(ret)
             }
             Effect::Free { handle_at } => {
-                let handle = decode::read_u32(input, handle_at).ok_or(EINVAL)?;
+                let handle = input.u32_at(handle_at).ok_or_else(|| input.error())?;
                 let mut charges = self.charges.lock();
                 let ret = self.forward(via, cmd, arg);
                 if ret == 0 {
@@ -548,7 +599,7 @@ impl ProxyFile {
                 id_at,
                 free,
             } => {
-                let reserve = decode::reserve_size(size, input).ok_or(EINVAL)?;
+                let reserve = decode::reserve_size_of(size, &input).ok_or_else(|| input.error())?;
                 let mut charges = self.charges.lock();
                 let node = charges.prepare()?;
                 if let Err(e) = self.tenant.reserve(reserve) {
@@ -561,7 +612,7 @@ impl ProxyFile {
                     charges.unprepare(node);
                     return Ok(ret);
                 }
-                let Ok(()) = UserSlice::new(user, len).reader().read_slice(input) else {
+                let Some(handle) = input.u32_at(handle_at) else {
                     // The answer is unreadable: keep the reservation until close.
                     let charge = Charge {
                         id: None,
@@ -571,10 +622,12 @@ impl ProxyFile {
                     return Ok(ret);
                 };
                 let answer = Answer {
-                    handle: decode::read_u32(input, handle_at),
+                    handle: Some(handle),
                     // Never less than reserved, whatever the answer says.
-                    size: decode::read_u64(input, size_out_at).map_or(reserve, |s| s.max(reserve)),
-                    id: id_at.and_then(|at| decode::read_u64(input, at)),
+                    size: input
+                        .u64_at(size_out_at)
+                        .map_or(reserve, |s| s.max(reserve)),
+                    id: id_at.and_then(|at| input.u64_at(at)),
                     fresh: true,
                 };
                 self.settle(&mut charges, node, answer, reserve, &free)?;
@@ -593,15 +646,11 @@ impl ProxyFile {
                     charges.unprepare(node);
                     return Ok(ret);
                 }
-                let read = UserSlice::new(user, len).reader().read_slice(input);
+                let handle = input.u32_at(handle_at);
                 let answer = Answer {
-                    handle: read.as_ref().ok().and(decode::read_u32(input, handle_at)),
-                    size: read
-                        .as_ref()
-                        .ok()
-                        .and(decode::read_u64(input, size_out_at))
-                        .unwrap_or(0),
-                    id: read.ok().and(decode::read_u64(input, id_at)),
+                    handle,
+                    size: handle.and(input.u64_at(size_out_at)).unwrap_or(0),
+                    id: handle.and(input.u64_at(id_at)),
                     fresh: false,
                 };
                 self.settle(&mut charges, node, answer, 0, &free)?;

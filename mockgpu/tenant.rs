@@ -290,7 +290,9 @@ impl Tenant {
                 quota_errno(e)
             })
         } else {
-            self.memory.uncharge(reserved - size);
+            if size < reserved {
+                self.memory.uncharge(reserved - size);
+            }
             Ok(())
         }
     }

@@ -170,19 +170,43 @@ pub fn page_align(size: u64) -> Option<u64> {
         .map(|s| s & !(PAGE_SIZE - 1))
 }
 
+/// An ioctl argument the decoders read fields of: a byte copy (as in the
+/// host tests) or, in the kernel, the caller's memory read field by field.
+pub trait ArgRead {
+    /// The `u32` at byte `at` (native endian), if readable.
+    fn u32_at(&self, at: usize) -> Option<u32>;
+    /// The `u64` at byte `at` (native endian), if readable.
+    fn u64_at(&self, at: usize) -> Option<u64>;
+}
+
+impl ArgRead for [u8] {
+    fn u32_at(&self, at: usize) -> Option<u32> {
+        read_u32(self, at)
+    }
+
+    fn u64_at(&self, at: usize) -> Option<u64> {
+        read_u64(self, at)
+    }
+}
+
 /// The size to reserve for an allocation before the driver runs: `None` if
 /// it overflows (the caller answers `EINVAL`). A zero size reserves nothing
 /// (the driver refuses it itself).
 pub fn reserve_size(source: SizeSource, arg: &[u8]) -> Option<u64> {
+    reserve_size_of(source, arg)
+}
+
+/// [`reserve_size`], reading the fields it needs from `arg`.
+pub fn reserve_size_of<A: ArgRead + ?Sized>(source: SizeSource, arg: &A) -> Option<u64> {
     match source {
-        SizeSource::U64At(at) => page_align(read_u64(arg, at)?),
+        SizeSource::U64At(at) => page_align(arg.u64_at(at)?),
         SizeSource::Dumb => {
             let at_h = offset_of!(drm::CreateDumb, height);
             let at_w = offset_of!(drm::CreateDumb, width);
             let at_bpp = offset_of!(drm::CreateDumb, bpp);
-            let cpp = u64::from(read_u32(arg, at_bpp)?).div_ceil(8);
-            let pitch = u64::from(read_u32(arg, at_w)?).checked_mul(cpp)?;
-            page_align(pitch.checked_mul(u64::from(read_u32(arg, at_h)?))?)
+            let cpp = u64::from(arg.u32_at(at_bpp)?).div_ceil(8);
+            let pitch = u64::from(arg.u32_at(at_w)?).checked_mul(cpp)?;
+            page_align(pitch.checked_mul(u64::from(arg.u32_at(at_h)?))?)
         }
     }
 }
