@@ -1,9 +1,10 @@
 #!/bin/sh
-# mockgpuctl attach and cdi: the proxy bound over the real node inside a
-# running container's mount namespace (the host's node left alone), and a
-# CDI spec that maps each proxy node to its real path.
+# mockgpuctl attach, cdi and metrics: the proxy bound over the real node
+# inside a running container's mount namespace (the host's node left alone),
+# a CDI spec that maps each proxy node to its real path, and the usage as
+# Prometheus metrics.
 . /mockgpu/tests/ktap.sh
-plan 8
+plan 9
 insmod $M/realgpu.ko vram_mb=64 || { echo "Bail out! insmod realgpu failed"; exit 1; }
 insmod $M/mockgpu.ko targets=/dev/realgpu || { echo "Bail out! insmod mockgpu failed"; exit 1; }
 major=$(awk '$2 == "mockgpu" {print $1}' /proc/devices)
@@ -26,6 +27,10 @@ check "the host's /dev/realgpu is untouched" \
   sh -c "[ \$(stat -c %t:%T /dev/realgpu) = $real_rdev ]"
 check "an open inside is charged to mockgpu (files used 1 while open)" \
   inside "exec 3<>/dev/realgpu; mockgpuctl usage --json | grep -q '\"files\": 1'"
+check "metrics: the open file is a Prometheus sample of its tenant" \
+  inside "exec 3<>/dev/realgpu; mockgpuctl metrics > /tmp/metrics.txt &&
+          grep -qx '# TYPE mockgpu_files_open gauge' /tmp/metrics.txt &&
+          grep -q '^mockgpu_files_open{target=\"realgpu\",tenant_kind=\"pidns\",.*} 1\$' /tmp/metrics.txt"
 check_fails "attach to a process that does not exist fails" \
   mockgpuctl attach --pid 999999 --target realgpu
 check "cdi maps /dev/mockgpu/realgpu to /dev/realgpu" \

@@ -34,6 +34,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Per-tenant usage in the Prometheus text format (for a textfile
+    /// collector or any scrape wrapper).
+    Metrics,
     /// Run CMD as a new tenant: new pid and mount namespaces, the proxy bound
     /// at the real node's path (the real node unreachable), limits set, and
     /// cleaned up afterwards.

@@ -1,5 +1,6 @@
 //! `mockgpuctl`: the operator's command line for mockgpu.
 mod args;
+mod metrics;
 mod run;
 mod sys;
 mod tenant;
@@ -52,6 +53,12 @@ fn real_main() -> Result<ExitCode> {
             } else {
                 print!("{}", usage_table(&usage));
             }
+        }
+        Command::Metrics => {
+            print!(
+                "{}",
+                metrics::render(&Control::open(&cli.control)?.usage()?)
+            );
         }
         Command::Status => {
             let ctl = Control::open(&cli.control)?;

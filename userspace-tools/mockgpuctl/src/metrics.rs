@@ -1,0 +1,205 @@
+//! `mockgpuctl metrics`: per-tenant usage in the Prometheus text exposition
+//! format (version 0.0.4), for a node exporter's textfile collector or a
+//! scrape through any HTTP wrapper.
+use std::fmt::Write;
+
+use mockgpu_policy::abi::control as abi;
+
+use crate::tenant;
+
+/// What one metric reads off a usage record; `None` leaves the sample out.
+type Sample = fn(&abi::Usage) -> Option<f64>;
+
+/// A limit as a sample: "no limit" is `+Inf`.
+fn limit(v: u64) -> Option<f64> {
+    Some(if v == abi::UNLIMITED {
+        f64::INFINITY
+    } else {
+        v as f64
+    })
+}
+
+/// Every metric: name, type, help, and the sample of one tenant.
+const METRICS: &[(&str, &str, &str, Sample)] = &[
+    (
+        "mockgpu_memory_used_bytes",
+        "gauge",
+        "Device memory charged to the tenant.",
+        |u| Some(u.memory_used as f64),
+    ),
+    (
+        "mockgpu_memory_limit_bytes",
+        "gauge",
+        "The tenant's device memory limit (+Inf: none).",
+        |u| limit(u.limits.memory),
+    ),
+    (
+        "mockgpu_files_open",
+        "gauge",
+        "Open files of the proxy node charged to the tenant.",
+        |u| Some(u.files_used as f64),
+    ),
+    (
+        "mockgpu_files_limit",
+        "gauge",
+        "The tenant's open file limit (+Inf: none).",
+        |u| limit(u.limits.files),
+    ),
+    (
+        "mockgpu_compute_share_ratio",
+        "gauge",
+        "The tenant's share of device time per period (1: unlimited).",
+        |u| Some(f64::from(u.limits.compute_pct.min(100)) / 100.0),
+    ),
+    (
+        "mockgpu_compute_used_seconds_total",
+        "counter",
+        "Declared device time admitted for the tenant's jobs.",
+        |u| Some(u.compute_used_us as f64 / 1e6),
+    ),
+    (
+        "mockgpu_memory_refused_total",
+        "counter",
+        "Allocations refused over the memory limit (EDQUOT).",
+        |u| Some(u.refused_memory as f64),
+    ),
+    (
+        "mockgpu_files_refused_total",
+        "counter",
+        "Opens refused over the file limit (EMFILE).",
+        |u| Some(u.refused_files as f64),
+    ),
+    (
+        "mockgpu_compute_throttled_total",
+        "counter",
+        "Jobs that waited for, or were refused (EAGAIN), the next period.",
+        |u| Some(u.refused_compute as f64),
+    ),
+    (
+        "mockgpu_ioctls_refused_total",
+        "counter",
+        "Ioctls the target's allowlist refused (EPERM).",
+        |u| Some(u.refused_ioctls as f64),
+    ),
+];
+
+/// A label value, escaped as the format asks (backslash, quote, newline).
+fn escape(v: &str) -> String {
+    v.replace('\\', r"\\")
+        .replace('"', r#"\""#)
+        .replace('\n', r"\n")
+}
+
+/// A sample value: integers without a fraction, limits as `+Inf`.
+fn value(v: f64) -> String {
+    if v.is_infinite() {
+        "+Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// The exposition of `usage`: each metric's HELP and TYPE once, then one
+/// sample per tenant, labelled by target, tenant kind and tenant id.
+pub fn render(usage: &[abi::Usage]) -> String {
+    let mut out = String::new();
+    for (name, kind, help, sample) in METRICS {
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for u in usage {
+            if let Some(v) = sample(u) {
+                let _ = writeln!(
+                    out,
+                    "{name}{{target=\"{}\",tenant_kind=\"{}\",tenant=\"{}\",configured=\"{}\"}} {}",
+                    escape(&crate::name_of(u)),
+                    tenant::kind_name(u.tenant.kind),
+                    u.tenant.id,
+                    u.configured != 0,
+                    value(v)
+                );
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage(target: &str, memory_limit: u64, used: u64) -> abi::Usage {
+        let mut name = [0u8; abi::NAME_MAX];
+        name[..target.len()].copy_from_slice(target.as_bytes());
+        abi::Usage {
+            target: name,
+            tenant: abi::Tenant {
+                kind: abi::TENANT_PIDNS,
+                pad: 0,
+                id: 4026532000,
+            },
+            limits: abi::Limits {
+                memory: memory_limit,
+                files: abi::UNLIMITED,
+                compute_pct: 70,
+                pad: 0,
+            },
+            memory_used: used,
+            files_used: 2,
+            compute_used_us: 1_500_000,
+            refused_memory: 3,
+            refused_files: 0,
+            refused_compute: 4,
+            refused_ioctls: 5,
+            configured: 1,
+            pad: 0,
+        }
+    }
+
+    const LABELS: &str =
+        r#"{target="realgpu",tenant_kind="pidns",tenant="4026532000",configured="true"}"#;
+
+    #[test]
+    fn samples_carry_usage_and_limits() {
+        let out = render(&[usage("realgpu", 96 << 20, 4096)]);
+        for (metric, v) in [
+            ("mockgpu_memory_used_bytes", "4096"),
+            ("mockgpu_memory_limit_bytes", "100663296"),
+            ("mockgpu_files_open", "2"),
+            ("mockgpu_files_limit", "+Inf"),
+            ("mockgpu_compute_share_ratio", "0.7"),
+            ("mockgpu_compute_used_seconds_total", "1.5"),
+            ("mockgpu_memory_refused_total", "3"),
+            ("mockgpu_compute_throttled_total", "4"),
+            ("mockgpu_ioctls_refused_total", "5"),
+        ] {
+            let line = format!("{metric}{LABELS} {v}");
+            assert!(out.lines().any(|l| l == line), "missing {line:?} in\n{out}");
+        }
+    }
+
+    #[test]
+    fn help_and_type_once_per_metric_whatever_the_tenants() {
+        let out = render(&[usage("a", 1, 0), usage("b", 2, 0)]);
+        for (name, kind, _, _) in METRICS {
+            let ty = format!("# TYPE {name} {kind}");
+            assert_eq!(out.lines().filter(|l| *l == ty).count(), 1, "{ty}");
+            let samples = out
+                .lines()
+                .filter(|l| l.starts_with(&format!("{name}{{")))
+                .count();
+            assert_eq!(samples, 2, "{name}");
+        }
+    }
+
+    #[test]
+    fn no_tenants_gives_only_the_metadata() {
+        let out = render(&[]);
+        assert!(out.lines().all(|l| l.starts_with('#')), "{out}");
+        assert_eq!(out.lines().count(), 2 * METRICS.len());
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), r#"a\"b\\c\nd"#);
+    }
+}
