@@ -52,10 +52,17 @@ const METRICS: &[(&str, &str, &str, Sample)] = &[
         |u| Some(f64::from(u.limits.compute_pct.min(100)) / 100.0),
     ),
     (
-        "mockgpu_compute_used_seconds_total",
-        "counter",
-        "Declared device time admitted for the tenant's jobs.",
+        // A gauge: the time of a job the driver refuses is given back.
+        "mockgpu_compute_used_seconds",
+        "gauge",
+        "Declared device time admitted for the tenant's jobs, less refunds.",
         |u| Some(u.compute_used_us as f64 / 1e6),
+    ),
+    (
+        "mockgpu_tenant_configured",
+        "gauge",
+        "1 if an operator set the tenant's limits, 0 if it has the defaults.",
+        |u| Some(f64::from(u8::from(u.configured != 0))),
     ),
     (
         "mockgpu_memory_refused_total",
@@ -100,7 +107,8 @@ fn value(v: f64) -> String {
 }
 
 /// The exposition of `usage`: each metric's HELP and TYPE once, then one
-/// sample per tenant, labelled by target, tenant kind and tenant id.
+/// sample per tenant, labelled by target, tenant kind and tenant id (labels
+/// that never change for a tenant, so that each is one series for life).
 pub fn render(usage: &[abi::Usage]) -> String {
     let mut out = String::new();
     for (name, kind, help, sample) in METRICS {
@@ -110,11 +118,10 @@ pub fn render(usage: &[abi::Usage]) -> String {
             if let Some(v) = sample(u) {
                 let _ = writeln!(
                     out,
-                    "{name}{{target=\"{}\",tenant_kind=\"{}\",tenant=\"{}\",configured=\"{}\"}} {}",
+                    "{name}{{target=\"{}\",tenant_kind=\"{}\",tenant=\"{}\"}} {}",
                     escape(&crate::name_of(u)),
                     tenant::kind_name(u.tenant.kind),
                     u.tenant.id,
-                    u.configured != 0,
                     value(v)
                 );
             }
@@ -155,8 +162,7 @@ mod tests {
         }
     }
 
-    const LABELS: &str =
-        r#"{target="realgpu",tenant_kind="pidns",tenant="4026532000",configured="true"}"#;
+    const LABELS: &str = r#"{target="realgpu",tenant_kind="pidns",tenant="4026532000"}"#;
 
     #[test]
     fn samples_carry_usage_and_limits() {
@@ -167,7 +173,8 @@ mod tests {
             ("mockgpu_files_open", "2"),
             ("mockgpu_files_limit", "+Inf"),
             ("mockgpu_compute_share_ratio", "0.7"),
-            ("mockgpu_compute_used_seconds_total", "1.5"),
+            ("mockgpu_compute_used_seconds", "1.5"),
+            ("mockgpu_tenant_configured", "1"),
             ("mockgpu_memory_refused_total", "3"),
             ("mockgpu_compute_throttled_total", "4"),
             ("mockgpu_ioctls_refused_total", "5"),
