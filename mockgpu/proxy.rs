@@ -136,30 +136,55 @@ impl UserArg {
         }
     }
 
-    /// The user address of `size` bytes at `at`, if inside the argument.
-    fn field(&self, at: usize, size: usize) -> Option<*const c_void> {
-        (at.checked_add(size)? <= self.len).then(|| self.addr.wrapping_add(at) as *const c_void)
+    /// Reads the `T` at byte `at` of the argument with `get`: `None` if the
+    /// field is not inside the argument, or if the read faults (then
+    /// [`UserArg::error`] is `EFAULT`).
+    ///
+    /// # Safety
+    ///
+    /// `get` is a `get_user` of one `T`: it checks the user address it is
+    /// given and writes the value read to its first argument.
+    unsafe fn read<T: Default>(
+        &self,
+        at: usize,
+        get: unsafe extern "C" fn(*mut T, *const c_void) -> c_int,
+    ) -> Option<T> {
+        let size = core::mem::size_of::<T>();
+        if at.checked_add(size)? > self.len {
+            return None;
+        }
+        // An argument that wraps past the top of the address space cannot be
+        // read (the driver's copy of it faults too).
+        let Some(addr) = self
+            .addr
+            .checked_add(at)
+            .filter(|a| a.checked_add(size).is_some())
+        else {
+            self.faulted.set(true);
+            return None;
+        };
+        let mut v = T::default();
+        // SAFETY: `v` is valid for writes. `addr` is an untrusted user
+        // address, which `get` checks (`EFAULT` for anything but user memory;
+        // the safety requirements). We are in an ioctl, in process context
+        // and holding no spinlock, so the read may fault the page in and sleep.
+        let ok = unsafe { get(&mut v, addr as *const c_void) } == 0;
+        if !ok {
+            self.faulted.set(true);
+        }
+        ok.then_some(v)
     }
 }
 
 impl ArgRead for UserArg {
     fn u32_at(&self, at: usize) -> Option<u32> {
-        let p = self.field(at, 4)?;
-        let mut v = 0u32;
-        // SAFETY: `v` is valid for writes; `p` is an untrusted user address,
-        // which `get_user` checks (`EFAULT` for anything but user memory).
-        let ok = unsafe { ffi::mockgpu_get_user_u32(&mut v, p) } == 0;
-        self.faulted.set(self.faulted.get() || !ok);
-        ok.then_some(v)
+        // SAFETY: `mockgpu_get_user_u32` is `get_user` of a `u32`.
+        unsafe { self.read(at, ffi::mockgpu_get_user_u32) }
     }
 
     fn u64_at(&self, at: usize) -> Option<u64> {
-        let p = self.field(at, 8)?;
-        let mut v = 0u64;
-        // SAFETY: as for `u32_at`.
-        let ok = unsafe { ffi::mockgpu_get_user_u64(&mut v, p) } == 0;
-        self.faulted.set(self.faulted.get() || !ok);
-        ok.then_some(v)
+        // SAFETY: `mockgpu_get_user_u64` is `get_user` of a `u64`.
+        unsafe { self.read(at, ffi::mockgpu_get_user_u64) }
     }
 }
 
@@ -649,8 +674,8 @@ impl ProxyFile {
                 let handle = input.u32_at(handle_at);
                 let answer = Answer {
                     handle,
-                    size: handle.and(input.u64_at(size_out_at)).unwrap_or(0),
-                    id: handle.and(input.u64_at(id_at)),
+                    size: handle.and_then(|_| input.u64_at(size_out_at)).unwrap_or(0),
+                    id: handle.and_then(|_| input.u64_at(id_at)),
                     fresh: false,
                 };
                 self.settle(&mut charges, node, answer, 0, &free)?;

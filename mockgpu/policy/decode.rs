@@ -4,10 +4,10 @@
 //! memory and compute, keyed by ioctl number. An ioctl the table does not know
 //! is [`Effect::None`] and follows the target's ioctl policy.
 //!
-//! The kernel side copies the first [`ARG_MAX`] bytes of a decoded ioctl's
-//! argument, asks [`Effect`] what to charge, and records the handles the
-//! driver returns. Everything here works on that byte copy, so it is tested
-//! on the host.
+//! The kernel side asks [`Effect`] what a decoded ioctl charges, reads the
+//! fields it names from the caller's argument (through [`ArgRead`]: one
+//! `get_user` each in the kernel, a byte slice in the host tests), and
+//! records the handles the driver returns.
 
 use core::mem::offset_of;
 
