@@ -27,10 +27,12 @@ check "the host's /dev/realgpu is untouched" \
   sh -c "[ \$(stat -c %t:%T /dev/realgpu) = $real_rdev ]"
 check "an open inside is charged to mockgpu (files used 1 while open)" \
   inside "exec 3<>/dev/realgpu; mockgpuctl usage --json | grep -q '\"files\": 1'"
-check "metrics: the open file is a Prometheus sample of its tenant" \
+pidns=$(stat -Lc %i /proc/$ctr/ns/pid)
+check "metrics: the open file is a Prometheus sample of its tenant (pidns $pidns)" \
   inside "exec 3<>/dev/realgpu; mockgpuctl metrics > /tmp/metrics.txt &&
           grep -qx '# TYPE mockgpu_files_open gauge' /tmp/metrics.txt &&
-          grep -q '^mockgpu_files_open{target=\"realgpu\",tenant_kind=\"pidns\",.*} 1\$' /tmp/metrics.txt"
+          grep -qx 'mockgpu_files_open{target=\"realgpu\",tenant_kind=\"pidns\",tenant=\"$pidns\"} 1' /tmp/metrics.txt;
+          r=\$?; rm -f /tmp/metrics.txt; exit \$r"
 check_fails "attach to a process that does not exist fails" \
   mockgpuctl attach --pid 999999 --target realgpu
 check "cdi maps /dev/mockgpu/realgpu to /dev/realgpu" \
