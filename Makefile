@@ -4,6 +4,7 @@
 #   make demo            two containers sharing one (simulated) GPU at different limits
 #   make check           host + guest tests; ends with "N passed, N failed"
 #   make bench           overhead against direct, CUSE and LD_PRELOAD (non-debug kernel)
+#   make bench ICOUNT=1  the same in guest instructions (QEMU -icount): no host noise
 #   make stress          1,000,000 fuzzer calls and a 120 s stress run (debug kernel)
 #   make vm-run RUN=script [FILES=dir]   run a script in the test guest
 #   make deps            install the toolchain (Debian 12, root)

@@ -5,7 +5,11 @@
 # BUG, KASAN, lockdep, hung task, kmemleak report), even if the script passed,
 # and if the guest does not finish within the timeout.
 #
-#   scripts/vm.sh --run SCRIPT [--files DIR] [--kdir DIR] [--timeout SEC] [--out DIR]
+#   scripts/vm.sh --run SCRIPT [--files DIR] [--kdir DIR] [--timeout SEC] [--out DIR] [--icount]
+#
+# --icount runs the guest with QEMU's instruction counting (-icount shift=0):
+# its clock then advances 1 ns per guest instruction (and skips idle time), so
+# timings in the guest are instruction counts, free of the host's noise.
 #
 # In the guest: modules in /mockgpu/modules, programs and tools on PATH
 # (/mockgpu/bin), FILES in /files (the working directory), debugfs, configfs
@@ -14,7 +18,7 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 LOG_TAG=vm
 
-run="" files="" kdir="${KDIR:-}" timeout=900 out="" mem=1G
+run="" files="" kdir="${KDIR:-}" timeout=900 out="" mem=1G accel=(-accel tcg)
 while [ $# -gt 0 ]; do
   case "$1" in
     --run) run=$2; shift 2 ;;
@@ -23,6 +27,7 @@ while [ $# -gt 0 ]; do
     --timeout) timeout=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --mem) mem=$2; shift 2 ;;
+    --icount) accel=(-accel tcg -icount shift=0,sleep=off); shift ;;
     *) log "unknown argument $1"; exit 2 ;;
   esac
 done
@@ -89,7 +94,7 @@ chmod +x "$root/init" "$root/run.sh"
 log "booting $(basename "$kdir") ($(du -h "$out/initrd.gz" | cut -f1) initramfs), timeout ${timeout}s"
 start=$(date +%s)
 set +e
-timeout -k 10 "$timeout" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$mem" \
+timeout -k 10 "$timeout" qemu-system-x86_64 "${accel[@]}" -cpu max -smp 2 -m "$mem" \
   -display none -monitor none -no-reboot \
   -serial stdio -serial "file:$out/tests.log" \
   -kernel "$bzimage" -initrd "$out/initrd.gz" \
