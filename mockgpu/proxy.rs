@@ -624,7 +624,7 @@ impl ProxyFile {
                 id_at,
                 free,
             } => {
-                let reserve = decode::reserve_size_of(size, &input).ok_or_else(|| input.error())?;
+                let reserve = decode::reserve_size(size, &input).ok_or_else(|| input.error())?;
                 let mut charges = self.charges.lock();
                 let node = charges.prepare()?;
                 if let Err(e) = self.tenant.reserve(reserve) {

@@ -189,15 +189,11 @@ impl ArgRead for [u8] {
     }
 }
 
-/// The size to reserve for an allocation before the driver runs: `None` if
-/// it overflows (the caller answers `EINVAL`). A zero size reserves nothing
-/// (the driver refuses it itself).
-pub fn reserve_size(source: SizeSource, arg: &[u8]) -> Option<u64> {
-    reserve_size_of(source, arg)
-}
-
-/// [`reserve_size`], reading the fields it needs from `arg`.
-pub fn reserve_size_of<A: ArgRead + ?Sized>(source: SizeSource, arg: &A) -> Option<u64> {
+/// The size to reserve for an allocation before the driver runs, from the
+/// fields of `arg` that `source` names: `None` if a field cannot be read or
+/// the size overflows (the caller answers `EFAULT` or `EINVAL`). A zero size
+/// reserves nothing (the driver refuses it itself).
+pub fn reserve_size<A: ArgRead + ?Sized>(source: SizeSource, arg: &A) -> Option<u64> {
     match source {
         SizeSource::U64At(at) => page_align(arg.u64_at(at)?),
         SizeSource::Dumb => {

@@ -142,14 +142,14 @@ fn realgpu_sizes_round_to_pages_and_catch_overflow() {
         ..Default::default()
     };
     let src = SizeSource::U64At(0);
-    assert_eq!(reserve_size(src, &bytes(&a)), Some(8192));
+    assert_eq!(reserve_size(src, &bytes(&a)[..]), Some(8192));
     a.size = 4096;
-    assert_eq!(reserve_size(src, &bytes(&a)), Some(4096));
+    assert_eq!(reserve_size(src, &bytes(&a)[..]), Some(4096));
     a.size = 0;
-    assert_eq!(reserve_size(src, &bytes(&a)), Some(0));
+    assert_eq!(reserve_size(src, &bytes(&a)[..]), Some(0));
     a.size = u64::MAX;
-    assert_eq!(reserve_size(src, &bytes(&a)), None);
-    assert_eq!(reserve_size(src, &[0u8; 4]), None); // short argument
+    assert_eq!(reserve_size(src, &bytes(&a)[..]), None);
+    assert_eq!(reserve_size(src, &[0u8; 4][..]), None); // short argument
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn dumb_sizes_match_the_kernel_formula() {
         ..Default::default()
     };
     assert_eq!(
-        reserve_size(SizeSource::Dumb, &bytes(&d)),
+        reserve_size(SizeSource::Dumb, &bytes(&d)[..]),
         Some(640 * 4 * 480)
     );
     let d = drm::CreateDumb {
@@ -170,12 +170,12 @@ fn dumb_sizes_match_the_kernel_formula() {
         bpp: 12,
         ..Default::default()
     };
-    assert_eq!(reserve_size(SizeSource::Dumb, &bytes(&d)), Some(4096));
+    assert_eq!(reserve_size(SizeSource::Dumb, &bytes(&d)[..]), Some(4096));
     let d = drm::CreateDumb {
         width: u32::MAX,
         height: u32::MAX,
         bpp: u32::MAX,
         ..Default::default()
     };
-    assert_eq!(reserve_size(SizeSource::Dumb, &bytes(&d)), None);
+    assert_eq!(reserve_size(SizeSource::Dumb, &bytes(&d)[..]), None);
 }
