@@ -110,6 +110,11 @@ impl Charges {
 
 /// The argument of a decoded ioctl in the caller's memory, read field by
 /// field (one `get_user` each, no copy loop) within the ioctl's encoded size.
+///
+/// # Invariants
+///
+/// Made and used only inside the ioctl it belongs to, in the caller's
+/// process context, where no spinlock is held: reading it may sleep.
 struct UserArg {
     addr: usize,
     len: usize,
@@ -119,7 +124,10 @@ struct UserArg {
 }
 
 impl UserArg {
+    /// The argument at `addr` of an ioctl of `len` encoded bytes, in that
+    /// ioctl's process context (see the type invariants).
     fn new(addr: usize, len: usize) -> Self {
+        // INVARIANT: called by `ioctl_accounted`, inside the ioctl.
         UserArg {
             addr,
             len,
@@ -166,8 +174,8 @@ impl UserArg {
         let mut v = T::default();
         // SAFETY: `v` is valid for writes. `addr` is an untrusted user
         // address, which `get` checks (`EFAULT` for anything but user memory;
-        // the safety requirements). We are in an ioctl, in process context
-        // and holding no spinlock, so the read may fault the page in and sleep.
+        // the safety requirements). The read may fault the page in and
+        // sleep, which the type invariants allow.
         let ok = unsafe { get(&mut v, addr as *const c_void) } == 0;
         if !ok {
             self.faulted.set(true);
