@@ -6,7 +6,7 @@
 #   make bench           overhead against direct, CUSE and LD_PRELOAD (non-debug kernel)
 #   make bench ICOUNT=1  the same in guest instructions (QEMU -icount): no host noise
 #   make stress          1,000,000 fuzzer calls and a 120 s stress run (debug kernel)
-#   make vm-run RUN=script [FILES=dir]   run a script in the test guest
+#   make vm-run RUN=script [FILES=dir]   run a script in the test guest (output: build/vm/run-<script>)
 #   make deps            install the toolchain (Debian 12, root)
 #   make kernel          build (or find) the cached debug test kernel
 #   make clean           remove build output (not the cached kernel)
@@ -47,7 +47,7 @@ vm-run:
 	@scripts/deps.sh
 	@scripts/modules.sh
 	@scripts/guest-progs.sh
-	@scripts/vm.sh --run "$(RUN)" $(if $(FILES),--files "$(FILES)") --out "$(CURDIR)/build/vm/run"
+	@scripts/vm.sh --run "$(RUN)" $(if $(FILES),--files "$(FILES)") --out "$(CURDIR)/build/vm/run-$(basename $(notdir $(RUN)))"
 
 clean:
 	rm -rf build userspace-tools/target

@@ -169,8 +169,10 @@ fn limit(arg: UserPtr, op: LimitOp) -> Result<isize> {
     Ok(0)
 }
 
-/// USAGE_LIST: every tenant of every target.
+/// USAGE_LIST: every tenant of every target. Other tenants' usage is not
+/// for tenants to read: it needs the privilege that changing limits needs.
 fn usage_list(arg: UserPtr) -> Result<isize> {
+    require_admin()?;
     const N: usize = core::mem::size_of::<abi::UsageList>();
     const U: usize = core::mem::size_of::<abi::Usage>();
     let mut req = read_request::<N>(arg)?;

@@ -20,16 +20,26 @@ unsafe extern "C" {
     pub(crate) fn mockgpu_capture_path(name: *const c_char, out: *mut bindings::path) -> c_int;
     /// `path_put(path)`.
     pub(crate) fn mockgpu_path_put(path: *mut bindings::path);
-    /// Device number and mode of a char device path, `-ENOTTY` if not a char device.
+    /// Device number, mode and owner (global uid and gid) of a char device
+    /// path, `-ENOTTY` if not a char device.
     pub(crate) fn mockgpu_path_info(
         path: *const bindings::path,
         rdev: *mut bindings::dev_t,
         mode: *mut bindings::umode_t,
+        uid: *mut u32,
+        gid: *mut u32,
     ) -> c_int;
-    /// Opens the real node for `user` (its flags and credentials); an `ERR_PTR` on failure.
+    /// `get_current_cred()`: a reference on the current task's credentials.
+    pub(crate) fn mockgpu_cred_get_current() -> *const bindings::cred;
+    /// `put_cred(cred)`.
+    pub(crate) fn mockgpu_cred_put(cred: *const bindings::cred);
+    /// Opens the real node for `user` (its flags) with the credentials
+    /// `cred`, as a backing file whose user path is `user`'s; an `ERR_PTR`
+    /// on failure.
     pub(crate) fn mockgpu_open_real(
         user: *mut bindings::file,
         real: *const bindings::path,
+        cred: *const bindings::cred,
     ) -> *mut bindings::file;
     /// Opens the real node read-write as the current task; an `ERR_PTR` on failure.
     pub(crate) fn mockgpu_open_probe(real: *const bindings::path) -> *mut bindings::file;
@@ -72,10 +82,6 @@ unsafe extern "C" {
         real: *mut bindings::file,
         on: c_int,
     ) -> c_int;
-    /// Installs a new reference to `file` at a fresh fd; the fd or a negative errno.
-    pub(crate) fn mockgpu_install_fd(file: *mut bindings::file) -> c_int;
-    /// Closes an fd that `mockgpu_install_fd` returned.
-    pub(crate) fn mockgpu_remove_fd(fd: c_uint);
     /// Allocates mockgpu's char major and registers its class.
     pub(crate) fn mockgpu_nodes_init() -> c_int;
     /// Undoes `mockgpu_nodes_init`.
@@ -89,15 +95,25 @@ unsafe extern "C" {
         minor: c_uint,
         name: *const c_char,
         mode: bindings::umode_t,
+        uid: u32,
+        gid: u32,
         fops: *const bindings::file_operations,
         target: *const c_void,
         real_path: *const c_char,
     ) -> *mut MockgpuNode;
     /// Removes a node: no new open finds it; open files keep it alive.
     pub(crate) fn mockgpu_node_del(node: *mut MockgpuNode);
-    /// The tenant id of the current task for `kind`, and whether it is the
-    /// initial namespace (or root cgroup); `-EINVAL` for an unknown kind.
-    pub(crate) fn mockgpu_current_tenant(kind: u32, id: *mut u64, is_init: *mut bool) -> c_int;
+    /// Fills `ids` (room for `max`) with the tenant chain of the current
+    /// task for `kind`, nearest first, the initial namespace last; returns
+    /// how many, `-ELOOP` if more than `max`, `-EINVAL` for an unknown kind.
+    pub(crate) fn mockgpu_tenant_chain(kind: u32, ids: *mut u64, max: c_uint) -> c_int;
+    /// A reference on the namespace or cgroup `level` steps up the current
+    /// task's chain, or NULL.
+    pub(crate) fn mockgpu_tenant_ref_get(kind: u32, level: c_uint) -> *mut c_void;
+    /// Whether the namespace or cgroup of a reference is still in use.
+    pub(crate) fn mockgpu_tenant_ref_alive(kind: u32, r: *mut c_void) -> bool;
+    /// Drops a reference from `mockgpu_tenant_ref_get`.
+    pub(crate) fn mockgpu_tenant_ref_put(kind: u32, r: *mut c_void);
     /// Monotonic time in µs.
     pub(crate) fn mockgpu_now_us() -> u64;
     /// Sleeps interruptibly until the time (µs); `-ERESTARTSYS` on a signal.

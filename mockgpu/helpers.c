@@ -4,6 +4,7 @@
  * C-only macros (see helpers.h). Each is a few lines; the callers in Rust
  * state the contracts.
  */
+#include <linux/backing-file.h>
 #include <linux/cdev.h>
 #include <linux/cgroup.h>
 #include <linux/debugfs.h>
@@ -51,8 +52,11 @@ void mockgpu_path_put(struct path *path)
 	path_put(path);
 }
 
-/* Returns 0 and the device number and mode if @path is a char device, -ENOTTY otherwise. */
-int mockgpu_path_info(const struct path *path, dev_t *rdev, umode_t *mode)
+/*
+ * Returns 0 and the device number, mode and owner (global ids) if @path is a
+ * char device, -ENOTTY otherwise.
+ */
+int mockgpu_path_info(const struct path *path, dev_t *rdev, umode_t *mode, u32 *uid, u32 *gid)
 {
 	struct inode *inode = d_inode(path->dentry);
 
@@ -60,7 +64,20 @@ int mockgpu_path_info(const struct path *path, dev_t *rdev, umode_t *mode)
 		return -ENOTTY;
 	*rdev = inode->i_rdev;
 	*mode = inode->i_mode;
+	*uid = __kuid_val(inode->i_uid);
+	*gid = __kgid_val(inode->i_gid);
 	return 0;
+}
+
+/* The credentials of the current task (the operator adding a target), referenced. */
+const struct cred *mockgpu_cred_get_current(void)
+{
+	return get_current_cred();
+}
+
+void mockgpu_cred_put(const struct cred *cred)
+{
+	put_cred(cred);
 }
 
 /* Opens the real node as the current task (the operator), to probe its driver. */
@@ -75,23 +92,26 @@ const char *mockgpu_fops_module_name(const struct file_operations *fops)
 }
 
 /*
- * Opens the real node for the user's proxy file, with the user's flags and
- * credentials, after the permission check open(2) of the real node would do.
+ * Opens the real node for the user's proxy file, with the user's flags and the
+ * credentials of the operator who added the target (@cred), the way overlayfs
+ * opens a backing file with the mounter's credentials. Access was checked on
+ * the proxy node (permission bits, device cgroup, LSM) by open(2) itself;
+ * the real node is not checked again as the user, so a container needs to be
+ * given the proxy only.
  *
- * A plain file, not a backing file (backing_file_open): the real file must be
- * installable in an fd table, which fd_install() refuses for backing files,
- * because ioctls that take an fd of the device itself get one of it (see
- * ProxyFile::ioctl_with_device_fd).
+ * A backing file (FS_STACK), never installed in any fd table: its user path is
+ * the proxy file's, so a mapping of it names the proxy node in
+ * /proc/PID/maps and map_files, and a re-open through those lands on the
+ * proxy again. Without FS_STACK a plain file, whose mappings name the real
+ * node (README, known limits).
  */
-struct file *mockgpu_open_real(struct file *user, const struct path *real)
+struct file *mockgpu_open_real(struct file *user, const struct path *real, const struct cred *cred)
 {
-	int err;
-
-	err = inode_permission(mnt_idmap(real->mnt), d_inode(real->dentry),
-			       MAY_OPEN | ACC_MODE(user->f_flags));
-	if (err)
-		return ERR_PTR(err);
-	return dentry_open(real, user->f_flags, user->f_cred);
+#if IS_ENABLED(CONFIG_FS_STACK)
+	return backing_file_open(user, user->f_flags, real, cred);
+#else
+	return dentry_open(real, user->f_flags, cred);
+#endif
 }
 
 /* fcntl(F_SETFL) changes the proxy's flags only: carry @mask of them to the real file. */
@@ -193,29 +213,6 @@ int mockgpu_fasync_real(int fd, struct file *proxy, struct file *real, int on)
 	return err;
 }
 
-/* Installs a new reference to @file at a fresh fd of the current task (O_CLOEXEC). */
-int mockgpu_install_fd(struct file *file)
-{
-	int fd = get_unused_fd_flags(O_CLOEXEC);
-
-	if (fd < 0)
-		return fd;
-	fd_install(fd, get_file(file));
-	return fd;
-}
-
-/*
- * Removes the fd that mockgpu_install_fd() returned. If another thread of the
- * task replaced it meanwhile, that file is closed as close(2) would.
- */
-void mockgpu_remove_fd(unsigned int fd)
-{
-	struct file *f = file_close_fd(fd);
-
-	if (f)
-		filp_close(f, current->files);
-}
-
 /*
  * A driver may make its file a stream (stream_open, nonseekable_open) or
  * support RWF_NOWAIT: the VFS reads these bits from the proxy file, so copy them.
@@ -239,7 +236,9 @@ struct mockgpu_node {
 	struct device dev;
 	struct cdev cdev;
 	const void *target;	/* one Arc<Target> reference, dropped on release */
-	umode_t mode;
+	umode_t mode;		/* the real node's mode and owner */
+	kuid_t uid;
+	kgid_t gid;
 	const char *real_path;	/* as the operator gave it, for tools (sysfs) */
 };
 
@@ -257,18 +256,27 @@ ATTRIBUTE_GROUPS(mockgpu_node);
 
 static dev_t mockgpu_base;
 
-static char *mockgpu_devnode(const struct device *dev, umode_t *mode)
+/* devtmpfs creates the proxy node with the real node's mode, owner and group. */
+static char *mockgpu_devnode(const struct device *dev, umode_t *mode, kuid_t *uid, kgid_t *gid)
 {
 	const struct mockgpu_node *node = container_of(dev, struct mockgpu_node, dev);
 
 	if (mode)
 		*mode = node->mode;
+	if (uid)
+		*uid = node->uid;
+	if (gid)
+		*gid = node->gid;
 	return kasprintf(GFP_KERNEL, "mockgpu/%s", dev_name(dev));
 }
 
+static const struct device_type mockgpu_node_type = {
+	.name = "mockgpu_node",
+	.devnode = mockgpu_devnode,
+};
+
 static const struct class mockgpu_class = {
 	.name = "mockgpu",
-	.devnode = mockgpu_devnode,
 };
 
 int mockgpu_nodes_init(void)
@@ -305,8 +313,8 @@ static void mockgpu_node_release(struct device *dev)
 }
 
 struct mockgpu_node *mockgpu_node_add(unsigned int minor, const char *name, umode_t mode,
-				      const struct file_operations *fops, const void *target,
-				      const char *real_path)
+				      u32 uid, u32 gid, const struct file_operations *fops,
+				      const void *target, const char *real_path)
 {
 	struct mockgpu_node *node = kzalloc(sizeof(*node), GFP_KERNEL);
 	int err;
@@ -321,9 +329,12 @@ struct mockgpu_node *mockgpu_node_add(unsigned int minor, const char *name, umod
 	device_initialize(&node->dev);
 	node->dev.groups = mockgpu_node_groups;
 	node->dev.class = &mockgpu_class;
+	node->dev.type = &mockgpu_node_type;
 	node->dev.devt = MKDEV(MAJOR(mockgpu_base), minor);
 	node->dev.release = mockgpu_node_release;
 	node->mode = mode;
+	node->uid = KUIDT_INIT(uid);
+	node->gid = KGIDT_INIT(gid);
 	cdev_init(&node->cdev, fops);
 	node->cdev.owner = fops->owner;
 	/* Set before the node is visible: an open may follow at once. */
@@ -351,39 +362,127 @@ const void *mockgpu_node_target(const struct inode *inode)
 }
 
 /*
- * The tenant of the current task: the id of its pid namespace, cgroup (v2) or
- * user namespace (enum mockgpu_tenant_kind), and whether that is the initial
- * one. -EINVAL for an unknown kind.
+ * The tenant chain of the current task for @kind (enum mockgpu_tenant_kind):
+ * the unique 64-bit ids of its pid namespace, cgroup (v2) or user namespace
+ * and of all their ancestors, nearest first, the initial one (or the root
+ * cgroup) last. Namespace ids (ns_id) are never reused, unlike their inode
+ * numbers. Returns how many ids (at least 1), -ELOOP if the chain is longer
+ * than @max, -EINVAL for an unknown kind. The chain is stable: the task holds
+ * its own namespace or cgroup, and each holds its parent.
  */
-int mockgpu_current_tenant(u32 kind, u64 *id, bool *is_init)
+int mockgpu_tenant_chain(u32 kind, u64 *ids, unsigned int max)
+{
+	unsigned int n = 0;
+
+	switch (kind) {
+	case 0: {
+		struct pid_namespace *ns;
+
+		for (ns = task_active_pid_ns(current); ns; ns = ns->parent) {
+			if (n == max)
+				return -ELOOP;
+			ids[n++] = ns->ns.ns_id;
+		}
+		return n;
+	}
+	case 1: {
+		struct cgroup *cgrp;
+
+		rcu_read_lock();
+		for (cgrp = task_dfl_cgroup(current); cgrp; cgrp = cgroup_parent(cgrp)) {
+			if (n == max) {
+				rcu_read_unlock();
+				return -ELOOP;
+			}
+			ids[n++] = cgroup_id(cgrp);
+		}
+		rcu_read_unlock();
+		return n;
+	}
+	case 2: {
+		struct user_namespace *ns;
+
+		for (ns = current_user_ns(); ns; ns = ns->parent) {
+			if (n == max)
+				return -ELOOP;
+			ids[n++] = ns->ns.ns_id;
+		}
+		return n;
+	}
+	}
+	return -EINVAL;
+}
+
+/*
+ * A reference on the namespace or cgroup @level steps up the current task's
+ * chain (0: its own), as mockgpu_tenant_chain() lists it; NULL if there is
+ * none. A plain reference: it keeps the object, not the namespace's tasks, so
+ * mockgpu_tenant_ref_alive() can tell when the namespace is gone.
+ */
+void *mockgpu_tenant_ref_get(u32 kind, unsigned int level)
 {
 	switch (kind) {
 	case 0: {
 		struct pid_namespace *ns = task_active_pid_ns(current);
 
-		*id = ns->ns.inum;
-		*is_init = ns == &init_pid_ns;
-		return 0;
+		for (; ns && level; level--)
+			ns = ns->parent;
+		return ns ? get_pid_ns(ns) : NULL;
 	}
 	case 1: {
 		struct cgroup *cgrp;
 
 		rcu_read_lock();
 		cgrp = task_dfl_cgroup(current);
-		*id = cgroup_id(cgrp);
-		*is_init = cgroup_parent(cgrp) == NULL;
+		for (; cgrp && level; level--)
+			cgrp = cgroup_parent(cgrp);
+		if (cgrp)
+			cgroup_get(cgrp);
 		rcu_read_unlock();
-		return 0;
+		return cgrp;
 	}
 	case 2: {
 		struct user_namespace *ns = current_user_ns();
 
-		*id = ns->ns.inum;
-		*is_init = ns == &init_user_ns;
-		return 0;
+		for (; ns && level; level--)
+			ns = ns->parent;
+		return ns ? get_user_ns(ns) : NULL;
 	}
 	}
-	return -EINVAL;
+	return NULL;
+}
+
+/*
+ * Whether the namespace behind a reference from mockgpu_tenant_ref_get() is
+ * still in use: a namespace with no task, open fd or bind mount left is
+ * inactive (include/linux/ns/ns_common_types.h), a removed cgroup is dead.
+ */
+bool mockgpu_tenant_ref_alive(u32 kind, void *ref)
+{
+	switch (kind) {
+	case 0:
+		return ns_ref_active_read((struct pid_namespace *)ref) > 0;
+	case 1:
+		return !cgroup_is_dead(ref);
+	case 2:
+		return ns_ref_active_read((struct user_namespace *)ref) > 0;
+	}
+	return false;
+}
+
+void mockgpu_tenant_ref_put(u32 kind, void *ref)
+{
+	switch (kind) {
+	case 0:
+		put_pid_ns(ref);
+		break;
+	case 1:
+		cgroup_put(ref);
+		break;
+	case 2:
+		put_user_ns(ref);
+		break;
+	}
 }
 
 /* Monotonic time in microseconds. */

@@ -16,10 +16,13 @@ struct iov_iter;
 const char *mockgpu_targets_param(void);
 int mockgpu_capture_path(const char *name, struct path *out);
 void mockgpu_path_put(struct path *path);
-int mockgpu_path_info(const struct path *path, dev_t *rdev, umode_t *mode);
+int mockgpu_path_info(const struct path *path, dev_t *rdev, umode_t *mode, u32 *uid, u32 *gid);
+struct cred;
+const struct cred *mockgpu_cred_get_current(void);
+void mockgpu_cred_put(const struct cred *cred);
 struct file *mockgpu_open_probe(const struct path *real);
 const char *mockgpu_fops_module_name(const struct file_operations *fops);
-struct file *mockgpu_open_real(struct file *user, const struct path *real);
+struct file *mockgpu_open_real(struct file *user, const struct path *real, const struct cred *cred);
 void mockgpu_sync_flags(struct file *proxy, struct file *real, unsigned int mask);
 int mockgpu_get_user_u32(u32 *out, const void __user *p);
 int mockgpu_get_user_u64(u64 *out, const void __user *p);
@@ -27,8 +30,6 @@ int mockgpu_mmap_real(struct file *real, struct vm_area_struct *vma);
 ssize_t mockgpu_read_iter_real(struct file *real, struct kiocb *iocb, struct iov_iter *to);
 ssize_t mockgpu_write_iter_real(struct file *real, struct kiocb *iocb, struct iov_iter *from);
 int mockgpu_fasync_real(int fd, struct file *proxy, struct file *real, int on);
-int mockgpu_install_fd(struct file *file);
-void mockgpu_remove_fd(unsigned int fd);
 void mockgpu_mirror_fmode(struct file *proxy, const struct file *real);
 
 /* Proxy nodes: char devices of mockgpu's own major. */
@@ -38,15 +39,18 @@ int mockgpu_nodes_init(void);
 void mockgpu_nodes_exit(void);
 unsigned int mockgpu_nodes_major(void);
 struct mockgpu_node *mockgpu_node_add(unsigned int minor, const char *name, umode_t mode,
-				      const struct file_operations *fops, const void *target,
-				      const char *real_path);
+				      u32 uid, u32 gid, const struct file_operations *fops,
+				      const void *target, const char *real_path);
 void mockgpu_node_del(struct mockgpu_node *node);
 const void *mockgpu_node_target(const struct inode *inode);
 /* Implemented in Rust (target.rs): drops the node's reference on its target. */
 void mockgpu_target_put(const void *target);
 
 /* Tenants and time. */
-int mockgpu_current_tenant(u32 kind, u64 *id, bool *is_init);
+int mockgpu_tenant_chain(u32 kind, u64 *ids, unsigned int max);
+void *mockgpu_tenant_ref_get(u32 kind, unsigned int level);
+bool mockgpu_tenant_ref_alive(u32 kind, void *ref);
+void mockgpu_tenant_ref_put(u32 kind, void *ref);
 u64 mockgpu_now_us(void);
 int mockgpu_sleep_until_us(u64 deadline_us);
 bool mockgpu_nonblock(const struct file *file);

@@ -241,13 +241,20 @@ impl ProxyFile {
         target: Arc<Target>,
         file: *mut bindings::file,
     ) -> Result<Pin<KBox<Self>>> {
+        // Removal revokes: whatever inode led here (see `target.rs`).
+        if target.removed() {
+            return Err(ENODEV);
+        }
         let tenant = target.tenant_for_open()?;
-        tenant.charge_file()?;
+        let undo = |tenant: &Arc<Tenant>| {
+            tenant.uncharge_file();
+            target.forget_if_removable(tenant);
+        };
         // SAFETY: `file` is being opened (the safety requirements).
         let real = match unsafe { target.node().open_for(file) } {
             Ok(real) => real,
             Err(e) => {
-                tenant.uncharge_file();
+                undo(&tenant);
                 return Err(e);
             }
         };
@@ -255,6 +262,7 @@ impl ProxyFile {
         unsafe { real.mirror_fmode_to(file) };
         // Once constructed, the file charge is returned by `drop`.
         let charged = tenant.clone();
+        let owner = target.clone();
         KBox::pin_init(
             pin_init!(ProxyFile {
                 target,
@@ -264,7 +272,10 @@ impl ProxyFile {
             }),
             GFP_KERNEL,
         )
-        .inspect_err(|_| charged.uncharge_file())
+        .inspect_err(|_| {
+            charged.uncharge_file();
+            owner.forget_if_removable(&charged);
+        })
     }
 
     /// Whether the target's ioctl policy lets `cmd` through; a refusal is
@@ -276,11 +287,6 @@ impl ProxyFile {
             self.tenant.count_refused_ioctl();
         }
         ok
-    }
-
-    /// The real file behind this proxy file.
-    pub(crate) fn real(&self) -> &RealFile {
-        &self.real
     }
 }
 
@@ -573,7 +579,9 @@ impl PinnedDrop for ProxyFile {
         for c in Iterator::chain(all.by_handle.values(), all.unowned.iter()) {
             self.tenant.release(c.id, c.size);
         }
+        drop(charges);
         self.tenant.uncharge_file();
+        self.target.forget_if_removable(&self.tenant);
     }
 }
 
@@ -768,10 +776,13 @@ impl ProxyFile {
 /// Translation of fds inside ioctl arguments.
 impl ProxyFile {
     /// Forwards an ioctl whose argument carries, at `offset`, an fd the real
-    /// driver requires to be its own. If that fd is a mockgpu proxy file, the
-    /// driver is shown a temporary fd of the proxy's real file instead, and the
-    /// caller's argument gets its own fd back afterwards. Any other fd is left
-    /// for the driver to judge (and refuse) as it would directly.
+    /// driver requires to be its own (as NVIDIA checks passed fds). Any fd
+    /// but a proxy is left for the driver to judge (and refuse) as it would
+    /// directly. A proxy fd is refused with `EOPNOTSUPP`: the driver looks
+    /// the fd up in the caller's fd table itself, and any way of showing it
+    /// the real file there (a temporary fd, even in a private table) lets
+    /// another thread or `/proc/PID/fd` reach the real device outside every
+    /// limit (README, known limits).
     fn ioctl_with_device_fd(
         &self,
         via: Entry,
@@ -780,33 +791,13 @@ impl ProxyFile {
         offset: usize,
     ) -> Result<isize> {
         let field = UserPtr::from_addr(arg).wrapping_byte_add(offset);
-        let size = core::mem::size_of::<i32>();
-        let user_fd: i32 = UserSlice::new(field, size).reader().read()?;
-        let Some(peer) = proxy_file_of_fd(user_fd) else {
-            return Ok(self.forward(via, cmd, arg));
-        };
-        // SAFETY: `peer` is an open proxy file (checked by `proxy_file_of_fd`)
-        // that we hold a reference on until the end of this function.
-        let peer_real = unsafe { proxy_of(&peer) }.real().as_ptr();
-        // SAFETY: `peer_real` is an open file (the peer holds it).
-        let tmp = unsafe { ffi::mockgpu_install_fd(peer_real) };
-        if tmp < 0 {
-            return Err(Error::from_errno(tmp));
+        let user_fd: i32 = UserSlice::new(field, core::mem::size_of::<i32>())
+            .reader()
+            .read()?;
+        if proxy_file_of_fd(user_fd).is_some() {
+            return Err(EOPNOTSUPP);
         }
-        let ret = match UserSlice::new(field, size).writer().write(&tmp) {
-            Ok(()) => {
-                let ret = self.forward(via, cmd, arg);
-                // The driver may have written its outputs; restore only the fd.
-                UserSlice::new(field, size)
-                    .writer()
-                    .write(&user_fd)
-                    .map(|()| ret)
-            }
-            Err(e) => Err(e),
-        };
-        // SAFETY: `tmp` was installed by `mockgpu_install_fd` above.
-        unsafe { ffi::mockgpu_remove_fd(tmp as u32) };
-        ret
+        Ok(self.forward(via, cmd, arg))
     }
 }
 
@@ -819,15 +810,3 @@ fn proxy_file_of_fd(fd: i32) -> Option<ARefLocal> {
 }
 
 type ARefLocal = kernel::sync::aref::ARef<LocalFile>;
-
-/// The proxy state of another open proxy file.
-///
-/// # Safety
-///
-/// `file` is an open proxy file (see [`fops::is_proxy`]) and stays referenced
-/// for the returned borrow.
-unsafe fn proxy_of(file: &LocalFile) -> &ProxyFile {
-    // SAFETY: an open proxy file's `private_data` is its `ProxyFile`, alive
-    // while the file is referenced.
-    unsafe { &*(*file.as_ptr()).private_data.cast::<ProxyFile>() }
-}

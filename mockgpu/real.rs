@@ -20,22 +20,29 @@ use crate::ffi;
 
 /// A real char device node, captured by path when a target is set up, and
 /// never looked up by path again: inside a container that path is the proxy.
+/// With it, the credentials of the operator who set the target up: every
+/// real file is opened with them, as overlayfs opens backing files with the
+/// mounter's credentials.
 ///
 /// # Invariants
 ///
 /// `path` holds a reference (`path_get`) on the mount and dentry of a char
-/// device inode, released in `Drop`. `rdev` and `mode` are that inode's.
+/// device inode, and `cred` a reference on credentials; both are released in
+/// `Drop`. `rdev`, `mode`, `uid` and `gid` are that inode's.
 pub(crate) struct RealNode {
     path: bindings::path,
+    cred: *const bindings::cred,
     rdev: bindings::dev_t,
     mode: bindings::umode_t,
+    uid: u32,
+    gid: u32,
 }
 
-// SAFETY: `path` only holds references on refcounted VFS objects that any
-// thread may use and release; it is never mutated after construction.
+// SAFETY: `path` and `cred` only hold references on refcounted objects that
+// any thread may use and release; they are never mutated after construction.
 unsafe impl Send for RealNode {}
-// SAFETY: shared access only reads `path` (to open the node), which the VFS
-// allows concurrently.
+// SAFETY: shared access only reads `path` and `cred` (to open the node), which
+// the VFS allows concurrently.
 unsafe impl Sync for RealNode {}
 
 impl RealNode {
@@ -47,16 +54,34 @@ impl RealNode {
         };
         // SAFETY: `name` is NUL-terminated and `path` is valid for writes.
         to_result(unsafe { ffi::mockgpu_capture_path(name.as_char_ptr(), &mut path) })?;
-        // INVARIANT: `kern_path` succeeded, so `path` holds a reference; `rdev`
-        // and `mode` are filled in below before the node is returned.
+        // INVARIANT: `kern_path` succeeded, so `path` holds a reference;
+        // `get_current_cred` returns a referenced `cred`; the inode's fields
+        // are filled in below before the node is returned.
         let mut node = RealNode {
             path,
+            // SAFETY: takes a reference on the current task's credentials.
+            cred: unsafe { ffi::mockgpu_cred_get_current() },
             rdev: 0,
             mode: 0,
+            uid: 0,
+            gid: 0,
         };
         // SAFETY: `node.path` is a valid, referenced path; the outputs are writable.
-        to_result(unsafe { ffi::mockgpu_path_info(&node.path, &mut node.rdev, &mut node.mode) })?;
+        to_result(unsafe {
+            ffi::mockgpu_path_info(
+                &node.path,
+                &mut node.rdev,
+                &mut node.mode,
+                &mut node.uid,
+                &mut node.gid,
+            )
+        })?;
         Ok(node)
+    }
+
+    /// The owner and group of the real node (global ids).
+    pub(crate) fn owner(&self) -> (u32, u32) {
+        (self.uid, self.gid)
     }
 
     /// The device number of the real node.
@@ -69,16 +94,17 @@ impl RealNode {
         self.mode & 0o777
     }
 
-    /// Opens the real node for the proxy file `user`, with its flags and
-    /// credentials; the real driver's own open and permission checks apply.
+    /// Opens the real node for the proxy file `user`, with its flags and the
+    /// operator's credentials. The caller's access was checked on the proxy
+    /// node by open(2); the real driver's own open runs as usual.
     ///
     /// # Safety
     ///
     /// `user` is a file being opened (inside its `open` file operation).
     pub(crate) unsafe fn open_for(&self, user: *mut bindings::file) -> Result<RealFile> {
-        // SAFETY: `user` is valid by the safety requirements and `self.path`
-        // is a referenced path by the type invariants.
-        let raw = from_err_ptr(unsafe { ffi::mockgpu_open_real(user, &self.path) })?;
+        // SAFETY: `user` is valid by the safety requirements; `self.path` and
+        // `self.cred` are referenced by the type invariants.
+        let raw = from_err_ptr(unsafe { ffi::mockgpu_open_real(user, &self.path, self.cred) })?;
         let raw = NonNull::new(raw).ok_or(ENODEV)?;
         // SAFETY: `mockgpu_open_real` returned a new open file whose reference
         // is handed over.
@@ -100,8 +126,12 @@ impl RealNode {
 
 impl Drop for RealNode {
     fn drop(&mut self) {
-        // SAFETY: by the type invariants `path` holds a reference, dropped once here.
-        unsafe { ffi::mockgpu_path_put(&mut self.path) };
+        // SAFETY: by the type invariants `path` and `cred` hold references,
+        // dropped once here.
+        unsafe {
+            ffi::mockgpu_path_put(&mut self.path);
+            ffi::mockgpu_cred_put(self.cred);
+        }
     }
 }
 

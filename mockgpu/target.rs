@@ -9,12 +9,20 @@
 //! which file operations its driver implements; the proxy node then offers
 //! exactly those (see `fops.rs`).
 //!
-//! Proxy nodes are char devices of mockgpu's own major (`helpers.c`). The
-//! node owns one reference on its target (given in [`Registry::add`], dropped
-//! by [`mockgpu_target_put`] when the node's device is released). An open file
-//! keeps the node alive (`chrdev_open` holds its cdev), and takes its own
-//! target reference, so removing a target leaves open files working; new
-//! opens of the removed node fail in `chrdev_open` (`ENXIO`).
+//! Proxy nodes are char devices of mockgpu's own major (`helpers.c`), with
+//! the real node's owner, group and mode. The node owns one reference on its
+//! target (given in [`Registry::add`], dropped by [`mockgpu_target_put`] when
+//! the node's device is released). An open file keeps the node alive
+//! (`chrdev_open` holds its cdev), and takes its own target reference.
+//!
+//! Removal revokes: once a target is removed, every open of its node fails
+//! with `ENODEV`, through any inode (an inode that had a file open keeps its
+//! `i_cdev`, and `chrdev_open` then takes its fast path straight to our
+//! open). Files already open keep working until closed; their target stays
+//! listed (as removed) with its tenants and charges until the last one
+//! closes, so no charge outlives its target unaccounted.
+
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::{
     bindings,
@@ -31,7 +39,7 @@ use crate::{
     fops,
     policy::{abi::control::Limits, allow::IoctlPolicy, backend::Backend},
     real::RealNode,
-    tenant::{Key, Tenant},
+    tenant::{Chain, Key, Tenant},
 };
 
 /// `MISC_MAJOR`: the control node is a misc device.
@@ -53,6 +61,8 @@ pub(crate) struct Target {
     tenant_kind: u32,
     /// The ioctls this target forwards; read lock-free on every ioctl.
     policy: IoctlPolicy,
+    /// Set once the target is removed: opens fail with `ENODEV` from then on.
+    removed: AtomicBool,
     /// The tenants seen or configured, sorted by key. Taken at open (a
     /// binary search) and by the control node; never on ioctl or mmap.
     #[pin]
@@ -68,7 +78,7 @@ unsafe impl Sync for Target {}
 impl Target {
     /// Captures the real node at `path` and prepares its proxy.
     fn new(path: &CStr, tenant_kind: u32) -> Result<Arc<Self>> {
-        Key::current(tenant_kind)?; // refuses an unknown kind (EINVAL)
+        Chain::current(tenant_kind)?; // refuses an unknown kind (EINVAL)
         let node = RealNode::capture(path).inspect_err(|e| {
             pr_warn!("target {}: cannot use it: {:?}\n", path, e);
         })?;
@@ -98,6 +108,7 @@ impl Target {
                 fops,
                 tenant_kind,
                 policy: IoctlPolicy::new(),
+                removed: AtomicBool::new(false),
                 tenants <- new_mutex!(KVec::new()),
             }),
             GFP_KERNEL,
@@ -131,28 +142,94 @@ impl Target {
         self.backend
     }
 
-    /// The tenant of the current task, created with the defaults on its first
-    /// open. Processes of the initial namespace are unlimited unless
-    /// configured; other unconfigured tenants get what `unconfigured=` says.
+    /// Whether the target was removed (opens get `ENODEV`).
+    pub(crate) fn removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
+    }
+
+    /// The tenant a new file of the current task is charged to (see the
+    /// hierarchy in `tenant.rs`), with the file already charged (`EMFILE`
+    /// over its limit). Charging under the tenant lock is what lets
+    /// [`Target::forget_if_removable`] free an idle tenant safely.
     pub(crate) fn tenant_for_open(&self) -> Result<Arc<Tenant>> {
-        let (key, is_init) = Key::current(self.tenant_kind)?;
+        let chain = Chain::current(self.tenant_kind)?;
         let mut tenants = self.tenants.lock();
-        match tenants.binary_search_by(|t| t.key().cmp(&key)) {
-            Ok(i) => tenants.get(i).cloned().ok_or(EINVAL),
-            Err(i) => {
-                let limits = if is_init {
+        let find =
+            |tenants: &KVec<Arc<Tenant>>, key: Key| tenants.binary_search_by(|t| t.key().cmp(&key));
+        for level in chain.nested_levels() {
+            let Some(key) = chain.key(level) else { break };
+            if let Ok(i) = find(&tenants, key) {
+                let t = tenants.get(i).ok_or(EINVAL)?;
+                if t.configured() {
+                    t.charge_file()?;
+                    t.adopt_ns(level);
+                    return Ok(t.clone());
+                }
+            }
+        }
+        let level = chain.top_level();
+        let key = chain.key(level).ok_or(EINVAL)?;
+        let tenant = match find(&tenants, key) {
+            Ok(i) => tenants.get(i).ok_or(EINVAL)?.clone(),
+            Err(_) => {
+                let limits = if chain.is_init() {
                     Limits::NONE
                 } else {
                     crate::defaults::unconfigured_limits().ok_or(EPERM)?
                 };
+                Self::sweep(&mut tenants);
                 let tenant = Tenant::new(key, &limits, false)?;
+                let i = find(&tenants, key).err().ok_or(EEXIST)?;
                 tenants.reserve(1, GFP_KERNEL)?;
                 tenants
                     .insert_within_capacity(i, tenant.clone())
                     .map_err(|_| ENOMEM)?;
-                Ok(tenant)
+                tenant
+            }
+        };
+        if let Err(e) = tenant.charge_file() {
+            Self::forget(&mut tenants, &tenant);
+            return Err(e);
+        }
+        if !chain.is_init() {
+            tenant.adopt_ns(level);
+        }
+        Ok(tenant)
+    }
+
+    /// Frees `tenant` if nothing is charged to it any more and nobody needs
+    /// its limits (called when a file of it closes).
+    pub(crate) fn forget_if_removable(&self, tenant: &Arc<Tenant>) {
+        if tenant.removable() {
+            Self::forget(&mut self.tenants.lock(), tenant);
+        }
+    }
+
+    /// Removes `tenant` from the table if it is removable (checked again
+    /// under the lock: a new file charge could have come in).
+    fn forget(tenants: &mut KVec<Arc<Tenant>>, tenant: &Arc<Tenant>) {
+        let key = tenant.key();
+        if let Ok(i) = tenants.binary_search_by(|t| t.key().cmp(&key)) {
+            let same = tenants
+                .get(i)
+                .is_some_and(|t| core::ptr::eq::<Tenant>(&**t, &**tenant));
+            if same && tenant.removable() {
+                let _ = tenants.remove(i);
             }
         }
+    }
+
+    /// Frees every removable tenant (configured ones whose namespace is gone).
+    fn sweep(tenants: &mut KVec<Arc<Tenant>>) {
+        tenants.retain(|t| !t.removable());
+    }
+
+    /// Frees the removable tenants; true if nothing is charged to any
+    /// tenant left.
+    pub(crate) fn sweep_tenants(&self) -> bool {
+        let mut tenants = self.tenants.lock();
+        Self::sweep(&mut tenants);
+        tenants.iter().all(|t| t.idle())
     }
 
     /// Sets (or, with `None`, clears) the limits of a tenant.
@@ -198,8 +275,9 @@ impl Target {
         let kind = crate::policy::abi::control::kind_name(self.tenant_kind);
         kernel::seq_print!(
             m,
-            "{}: /dev/mockgpu/{} -> {}, {} backend, tenants by {}, ioctls: ",
+            "{}{}: /dev/mockgpu/{} -> {}, {} backend, tenants by {}, ioctls: ",
             &*self.name,
+            if self.removed() { " (removed)" } else { "" },
             &*self.name,
             &*self.path,
             self.backend.name(),
@@ -245,7 +323,8 @@ impl Target {
         &self,
         mut f: impl FnMut(&crate::policy::abi::control::Usage) -> Result,
     ) -> Result {
-        let tenants = self.tenants.lock();
+        let mut tenants = self.tenants.lock();
+        Self::sweep(&mut tenants);
         let name = self.name.to_bytes();
         for t in tenants.iter() {
             let mut u = t.usage();
@@ -317,7 +396,17 @@ unsafe impl Send for Entry {}
 /// The registry state.
 struct Targets {
     entries: KVec<Entry>,
+    /// Removed targets that still have open files (and so charges), listed
+    /// until the last one closes.
+    draining: KVec<Arc<Target>>,
     next_minor: u32,
+}
+
+impl Targets {
+    /// Forgets removed targets that nothing is charged to any more.
+    fn prune(&mut self) {
+        self.draining.retain(|t| !t.sweep_tenants());
+    }
 }
 
 /// The registry of targets. Only setup and removal take its lock; the data
@@ -326,7 +415,11 @@ pub(crate) struct Registry;
 
 kernel::sync::global_lock! {
     // SAFETY: `Registry::init` initializes it in module init, before any use.
-    unsafe(uninit) static TARGETS: Mutex<Targets> = Targets { entries: KVec::new(), next_minor: 0 };
+    unsafe(uninit) static TARGETS: Mutex<Targets> = Targets {
+        entries: KVec::new(),
+        draining: KVec::new(),
+        next_minor: 0,
+    };
 }
 
 impl Registry {
@@ -381,6 +474,8 @@ impl Registry {
                 minor,
                 target.name().as_char_ptr(),
                 target.node().permissions(),
+                target.node().owner().0,
+                target.node().owner().1,
                 target.fops,
                 node_ref.cast(),
                 path.as_char_ptr(),
@@ -412,17 +507,25 @@ impl Registry {
         Ok(target)
     }
 
-    /// Removes the target named `name`. Open proxy files keep working.
+    /// Removes the target named `name`: no open succeeds on it any more;
+    /// open proxy files keep working until closed.
     pub(crate) fn remove(name: &CStr) -> Result {
         let mut targets = TARGETS.lock();
+        targets.prune();
         let i = targets
             .entries
             .iter()
             .position(|e| e.target.name() == name)
             .ok_or(ENOENT)?;
+        targets.draining.reserve(1, GFP_KERNEL)?;
         let entry = targets.entries.remove(i)?;
+        entry.target.removed.store(true, Ordering::Release);
         // SAFETY: the node was added by `add` and is deleted once, here.
         unsafe { ffi::mockgpu_node_del(entry.node) };
+        if !entry.target.sweep_tenants() {
+            // Reserved above.
+            let _ = targets.draining.push_within_capacity(entry.target.clone());
+        }
         pr_info!("target {}: removed\n", entry.target.name());
         Ok(())
     }
@@ -457,11 +560,16 @@ impl Registry {
         Ok(())
     }
 
-    /// Calls `f` with every registered target.
+    /// Calls `f` with every registered target, then with every removed one
+    /// that still has charges.
     pub(crate) fn for_each(mut f: impl FnMut(&Target) -> Result) -> Result {
-        let targets = TARGETS.lock();
+        let mut targets = TARGETS.lock();
+        targets.prune();
         for e in targets.entries.iter() {
             f(&e.target)?;
+        }
+        for t in targets.draining.iter() {
+            f(t)?;
         }
         Ok(())
     }
@@ -470,11 +578,13 @@ impl Registry {
     pub(crate) fn clear() {
         let mut targets = TARGETS.lock();
         while let Some(entry) = targets.entries.pop() {
+            entry.target.removed.store(true, Ordering::Release);
             // SAFETY: the node was added by `add` and is deleted once, here.
             unsafe { ffi::mockgpu_node_del(entry.node) };
         }
-        // Free the vector's buffer too: the registry is static.
+        // Free the vectors' buffers too: the registry is static.
         targets.entries = KVec::new();
+        targets.draining = KVec::new();
     }
 }
 

@@ -7,13 +7,24 @@
 //! namespace by default; per target, its cgroup or user namespace) for its
 //! whole life: fork, fd passing and exec do not move the charge.
 //!
+//! Tenants form a hierarchy, as cgroup v2 limits do: a process is charged to
+//! the nearest configured tenant among its namespace and that namespace's
+//! ancestors (the initial one excluded), so whatever a tenant creates inside
+//! itself stays inside its limits. With none configured it is charged to its
+//! top-level namespace (the child of the initial one), which gets the
+//! `unconfigured=` defaults; processes of the initial namespace to the
+//! initial one. Tenants are keyed by the namespace's unique 64-bit id (or the
+//! cgroup id), never reused, and freed once nothing is charged to them and,
+//! for a configured tenant, its namespace is gone (see [`Tenant::removable`]).
+//!
 //! Device memory is accounted behind one narrow interface ([`Tenant::reserve`],
 //! [`Tenant::adopt`], [`Tenant::release`]) so that another backend (the dmem
 //! cgroup controller) could slot in beside the per-namespace one.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 use kernel::{
+    ffi::c_void,
     new_mutex,
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
@@ -38,24 +49,100 @@ pub(crate) struct Key {
     pub(crate) id: u64,
 }
 
-impl Key {
-    /// The tenant of the current task for `kind`, and whether it is the
-    /// initial namespace.
-    pub(crate) fn current(kind: u32) -> Result<(Key, bool)> {
-        let (mut id, mut is_init) = (0u64, false);
-        // SAFETY: both outputs are valid for writes.
-        kernel::error::to_result(unsafe {
-            ffi::mockgpu_current_tenant(kind, &mut id, &mut is_init)
-        })?;
-        Ok((Key { kind, id }, is_init))
+/// The longest tenant chain: 32 nested pid or user namespaces
+/// (`MAX_PID_NS_LEVEL`) and the initial one; deeper cgroups get `ELOOP`.
+pub(crate) const CHAIN_MAX: usize = 40;
+
+/// The tenant chain of the current task for a kind: the ids of its
+/// namespace (or cgroup) and its ancestors, nearest first, the initial one
+/// last.
+///
+/// # Invariants
+///
+/// `1 <= len <= CHAIN_MAX`.
+pub(crate) struct Chain {
+    kind: u32,
+    ids: [u64; CHAIN_MAX],
+    len: usize,
+}
+
+impl Chain {
+    /// The chain of the current task (`EINVAL` for an unknown kind).
+    pub(crate) fn current(kind: u32) -> Result<Self> {
+        let mut ids = [0u64; CHAIN_MAX];
+        // SAFETY: `ids` has room for `CHAIN_MAX` ids.
+        let n = unsafe { ffi::mockgpu_tenant_chain(kind, ids.as_mut_ptr(), CHAIN_MAX as u32) };
+        kernel::error::to_result(n)?;
+        let len = usize::try_from(n).map_err(|_| EINVAL)?;
+        if len == 0 || len > CHAIN_MAX {
+            return Err(EINVAL);
+        }
+        // INVARIANT: checked just above.
+        Ok(Chain { kind, ids, len })
     }
 
+    /// The key `level` steps up the chain (0: the task's own).
+    pub(crate) fn key(&self, level: usize) -> Option<Key> {
+        self.ids[..self.len].get(level).map(|&id| Key {
+            kind: self.kind,
+            id,
+        })
+    }
+
+    /// The levels strictly below the initial namespace, nearest first.
+    pub(crate) fn nested_levels(&self) -> core::ops::Range<usize> {
+        0..self.len - 1
+    }
+
+    /// The level of the tenant an unconfigured process belongs to: its
+    /// top-level namespace, or the initial one for a process in it.
+    pub(crate) fn top_level(&self) -> usize {
+        self.len.saturating_sub(2)
+    }
+
+    /// Whether the task is in the initial namespace (or root cgroup).
+    pub(crate) fn is_init(&self) -> bool {
+        self.len == 1
+    }
+}
+
+impl Key {
     /// The ABI form.
     pub(crate) fn to_abi(self) -> abi::Tenant {
         abi::Tenant {
             kind: self.kind,
             pad: 0,
             id: self.id,
+        }
+    }
+}
+
+/// A reference on the namespace (or cgroup) of a tenant, from which mockgpu
+/// learns when it is gone.
+///
+/// # Invariants
+///
+/// `ptr` is null or a reference from `mockgpu_tenant_ref_get` for `kind`,
+/// dropped in `Drop`.
+struct NsRef {
+    kind: u32,
+    ptr: AtomicPtr<c_void>,
+}
+
+impl NsRef {
+    fn alive(&self) -> Option<bool> {
+        let p = self.ptr.load(Ordering::Acquire);
+        // SAFETY: a non-null `p` is a live reference (type invariants).
+        (!p.is_null()).then(|| unsafe { ffi::mockgpu_tenant_ref_alive(self.kind, p) })
+    }
+}
+
+impl Drop for NsRef {
+    fn drop(&mut self) {
+        let p = *self.ptr.get_mut();
+        if !p.is_null() {
+            // SAFETY: the reference is ours (type invariants), dropped once.
+            unsafe { ffi::mockgpu_tenant_ref_put(self.kind, p) };
         }
     }
 }
@@ -88,6 +175,9 @@ pub(crate) struct Tenant {
     refused_compute: AtomicU64,
     refused_ioctls: AtomicU64,
     configured: AtomicBool,
+    /// The namespace this tenant is, once a process of it (or of a
+    /// namespace inside it) opened a proxy.
+    ns: NsRef,
     #[pin]
     held: Mutex<HeldBuffers>,
 }
@@ -120,6 +210,11 @@ impl Tenant {
                 refused_compute: AtomicU64::new(0),
                 refused_ioctls: AtomicU64::new(0),
                 configured: AtomicBool::new(configured),
+                // INVARIANT: null until `adopt_ns`.
+                ns: NsRef {
+                    kind: key.kind,
+                    ptr: AtomicPtr::new(core::ptr::null_mut()),
+                },
                 held <- new_mutex!(HeldBuffers::default()),
             }),
             GFP_KERNEL,
@@ -157,6 +252,47 @@ impl Tenant {
     /// Whether nothing is charged (no open file, no memory).
     pub(crate) fn idle(&self) -> bool {
         self.files.used() == 0 && self.memory.used() == 0
+    }
+
+    /// Takes a reference on this tenant's namespace, `level` steps up the
+    /// current task's chain, unless the tenant has one already.
+    pub(crate) fn adopt_ns(&self, level: usize) {
+        if !self.ns.ptr.load(Ordering::Acquire).is_null() {
+            return;
+        }
+        let Ok(level) = u32::try_from(level) else {
+            return;
+        };
+        // SAFETY: any kind and level are accepted; NULL if there is none.
+        let p = unsafe { ffi::mockgpu_tenant_ref_get(self.key.kind, level) };
+        if p.is_null() {
+            return;
+        }
+        // INVARIANT: `p` is a reference for our kind; if another task stored
+        // one first, ours is dropped here instead.
+        if self
+            .ns
+            .ptr
+            .compare_exchange(
+                core::ptr::null_mut(),
+                p,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            // SAFETY: `p` is our own reference, dropped once.
+            unsafe { ffi::mockgpu_tenant_ref_put(self.key.kind, p) };
+        }
+    }
+
+    /// Whether the tenant may be forgotten: nothing is charged to it and
+    /// either no operator configured it or its namespace is gone (a
+    /// configured tenant never used keeps its limits until cleared). Only
+    /// meaningful under the target's tenant lock, which every new file
+    /// charge takes.
+    pub(crate) fn removable(&self) -> bool {
+        self.idle() && (!self.configured() || self.ns.alive() == Some(false))
     }
 
     /// The usage record of the control ABI (without the target name).
