@@ -20,16 +20,18 @@ inside() { nsenter -t "$ctr" -m -- sh -c "$1"; }
 check "before attach, the container sees the real node" \
   inside "[ \$(stat -c %t:%T /dev/realgpu) = $real_rdev ]"
 check "attach binds the proxy into the container" \
-  sh -c "mockgpuctl attach --pid $ctr --target realgpu | grep -q 'pid $ctr: /dev/realgpu is now the mockgpu proxy'"
+  sh -c "out=\$(mockgpuctl attach --pid $ctr --target realgpu) && echo \"\$out\" | grep -q 'pid $ctr: /dev/realgpu is now the mockgpu proxy'"
 check "inside, /dev/realgpu is now the proxy (mockgpu's major $major)" \
   inside "[ \$(stat -c %t:%T /dev/realgpu) = $proxy_rdev ] && [ \$((0x\$(stat -c %t /dev/realgpu))) = $major ]"
 check "the host's /dev/realgpu is untouched" \
   sh -c "[ \$(stat -c %t:%T /dev/realgpu) = $real_rdev ]"
 check "an open inside is charged to mockgpu (files used 1 while open)" \
-  inside "exec 3<>/dev/realgpu; mockgpuctl usage --json | grep -q '\"files\": 1'"
-pidns=$(stat -Lc %i /proc/$ctr/ns/pid)
+  inside "exec 3<>/dev/realgpu; out=\$(mockgpuctl usage --json) && echo \"\$out\" | grep -q '\"files\": 1'"
+# The tenant's label is the pid namespace's unique id (NS_GET_ID), not its inode.
+pidns=$(mockgpuctl ids --pid "$ctr" | awk '$1 == "pidns" {print $2}')
 check "metrics: the open file is a Prometheus sample of its tenant (pidns $pidns)" \
-  inside "exec 3<>/dev/realgpu; mockgpuctl metrics > /tmp/metrics.txt &&
+  inside "{ [ -n '$pidns' ] && [ '$pidns' != \$(stat -Lc %i /proc/$ctr/ns/pid) ]; } || exit 1
+          exec 3<>/dev/realgpu; mockgpuctl metrics > /tmp/metrics.txt &&
           grep -qx '# TYPE mockgpu_files_open gauge' /tmp/metrics.txt &&
           grep -qx 'mockgpu_files_open{target=\"realgpu\",tenant_kind=\"pidns\",tenant=\"$pidns\"} 1' /tmp/metrics.txt;
           r=\$?; rm -f /tmp/metrics.txt; exit \$r"
@@ -42,5 +44,5 @@ check "cdi maps /dev/mockgpu/realgpu to /dev/realgpu" \
          grep -q "\"path\": \"/dev/realgpu\"" /tmp/cdi.json'
 kill "$ctr"; wait "$ctr" 2>/dev/null
 check "once the container is gone, nothing is charged" \
-  sh -c '! mockgpuctl usage --json | grep -q "\"files\": [1-9]"'
+  sh -c 'out=$(mockgpuctl usage --json) && echo "$out" | grep -q "^\[" && ! echo "$out" | grep -q "\"files\": [1-9]"'
 done_testing

@@ -37,10 +37,20 @@ pub enum Command {
     /// Per-tenant usage in the Prometheus text format (for a textfile
     /// collector or any scrape wrapper).
     Metrics,
-    /// Run CMD as a new tenant: new pid and mount namespaces, the proxy bound
-    /// at the real node's path (the real node unreachable), limits set, and
-    /// cleaned up afterwards.
+    /// Run CMD in a container of its own, as a new tenant: new pid, mount,
+    /// cgroup, IPC and UTS namespaces (and a user namespace or a child cgroup
+    /// where a target counts tenants by those), a private /dev holding only
+    /// the proxies (at the real nodes' paths) and the harmless nodes, the
+    /// capabilities of a default OCI container; the limits are set on the
+    /// container's tenant and cleared afterwards.
     Run(RunArgs),
+    /// Print the tenant ids of a process: its pid and user namespace ids
+    /// (NS_GET_ID) and its cgroup v2 id, as `limit` and `usage` show them.
+    Ids {
+        /// The process.
+        #[arg(long)]
+        pid: u32,
+    },
     /// Bind the proxy over the real node inside the mount namespace of PID.
     Attach {
         /// A process of the container.
@@ -79,11 +89,12 @@ pub enum TargetCommand {
 /// The kinds of tenant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TenantKind {
-    /// The pid namespace of the opening process.
+    /// The pid namespace of the opening process (or its nearest configured
+    /// ancestor).
     Pidns,
-    /// Its cgroup (v2).
+    /// Its cgroup (v2), or the nearest configured ancestor cgroup.
     Cgroup,
-    /// Its user namespace.
+    /// Its user namespace, or the nearest configured ancestor.
     Userns,
 }
 
@@ -94,13 +105,15 @@ pub struct TenantSel {
     /// The tenant of this process (its pid namespace, cgroup or user namespace, as the target counts).
     #[arg(long)]
     pub pid: Option<u32>,
-    /// A pid namespace, by inode (ls -Li /proc/PID/ns/pid).
+    /// A pid namespace, by its unique id (NS_GET_ID on /proc/PID/ns/pid, as
+    /// `mockgpuctl ids --pid PID` prints it; not the inode number).
     #[arg(long)]
     pub pidns: Option<u64>,
     /// A cgroup v2, by path (e.g. /sys/fs/cgroup/tenant-a).
     #[arg(long)]
     pub cgroup: Option<String>,
-    /// A user namespace, by inode.
+    /// A user namespace, by its unique id (NS_GET_ID on /proc/PID/ns/user,
+    /// as `mockgpuctl ids --pid PID` prints it; not the inode number).
     #[arg(long)]
     pub userns: Option<u64>,
 }

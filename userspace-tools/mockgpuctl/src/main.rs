@@ -36,6 +36,11 @@ fn real_main() -> Result<ExitCode> {
         }
         Command::Cdi { kind } => print!("{}", cdi(&kind)?),
         Command::Run(args) => return run::run(&cli.control, args),
+        Command::Ids { pid } => {
+            for t in tenant::of_process(pid)? {
+                println!("{} {}", tenant::kind_name(t.kind), t.id);
+            }
+        }
         Command::Attach { pid, target } => {
             let names = match target {
                 Some(t) => vec![t],
@@ -182,16 +187,6 @@ pub fn to_abi(l: &LimitArgs) -> abi::Limits {
         compute_pct: l.compute.unwrap_or(100),
         pad: 0,
     }
-}
-
-/// Sets limits for `run`, without printing.
-pub fn set_limits_quiet(
-    ctl: &Control,
-    target: &str,
-    sel: &TenantSel,
-    l: &LimitArgs,
-) -> Result<abi::Tenant> {
-    set_for_any_kind(ctl, target, sel, l)
 }
 
 /// Sets limits with the tenant kind the target counts by (the kernel refuses

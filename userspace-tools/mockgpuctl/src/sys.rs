@@ -46,7 +46,10 @@ pub enum CtlError {
 
 fn explain(errno: Errno) -> String {
     let why = match errno {
-        Errno::EPERM => "permission denied: needs CAP_SYS_ADMIN in the initial user namespace",
+        Errno::EPERM => {
+            "permission denied: needs CAP_SYS_ADMIN in the initial user namespace \
+             (run it as root on the host, not in a container or user namespace)"
+        }
         Errno::ENOENT => "no such file, target or tenant",
         Errno::EINVAL => "invalid request (bad value or tenant kind)",
         Errno::EEXIST => "a target with that name already exists",
@@ -172,6 +175,35 @@ impl Control {
         Ok(())
     }
 
+    /// The tenant kind `target` counts by (`enum mockgpu_tenant_kind`): the
+    /// one whose LIMIT_GET is not refused with EINVAL (a tenant of another
+    /// kind is EINVAL, an unknown tenant of the target's kind ENOENT).
+    pub fn tenant_kind(&self, target: &str) -> Result<u32, CtlError> {
+        for kind in [abi::TENANT_PIDNS, abi::TENANT_CGROUP, abi::TENANT_USERNS] {
+            let probe = abi::Tenant {
+                kind,
+                pad: 0,
+                id: 0,
+            };
+            match self.limit_get(target, probe) {
+                Err(CtlError::Refused {
+                    errno: Errno::EINVAL,
+                    ..
+                }) => continue,
+                Ok(_)
+                | Err(CtlError::Refused {
+                    errno: Errno::ENOENT,
+                    ..
+                }) => return Ok(kind),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(CtlError::Refused {
+            what: format!("cannot tell which tenants {target} counts"),
+            errno: Errno::EINVAL,
+        })
+    }
+
     /// Sets a target's ioctl policy: `None` forwards all, else only `cmds`.
     pub fn policy_set(&self, target: &str, cmds: Option<&[u32]>) -> Result<(), CtlError> {
         let mut req = abi::Policy {
@@ -216,7 +248,7 @@ impl Control {
             // writes at most; `req` outlives the call.
             unsafe { usage_list(self.file.as_raw_fd(), &mut req) }.map_err(|errno| {
                 CtlError::Refused {
-                    what: "cannot list usage".into(),
+                    what: "cannot list the tenants' usage".into(),
                     errno,
                 }
             })?;
@@ -285,5 +317,6 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("CAP_SYS_ADMIN"), "{msg}");
         assert!(msg.contains("EPERM"), "{msg}");
+        assert!(msg.contains("not in a container"), "{msg}");
     }
 }
