@@ -4,8 +4,11 @@
  * that allocate, map, submit, export/import and close, and get SIGKILLed at
  * random, for a fixed time, while the parent reads every tenant's usage
  * continuously and attempts rmmod of mockgpu and of the backend, and removes
- * and re-adds the target with files open. Invariants: no tenant ever above
- * its limit; at the end every usage and the device's VRAM back to zero.
+ * and re-adds the target with files open. Invariants: the device's own VRAM
+ * count (GET_INFO) never above the sum of the tenants' limits (the tenants
+ * are the device's only users that keep buffers; mockgpu's counters cannot
+ * pass a limit by construction); unloading refused with EBUSY/EWOULDBLOCK,
+ * nothing else; at the end every usage and the device's VRAM back to zero.
  *
  *   stress [-t SECONDS] [-T TENANTS] [-w WORKERS] [-s SEED]
  */
@@ -25,10 +28,15 @@
 #include <time.h>
 #include <unistd.h>
 #include <errno.h>
+#include <linux/nsfs.h>
 
 #include "ktap.h"
 #include "mockgpu.h"
 #include "realgpu.h"
+
+#ifndef NS_GET_ID
+#define NS_GET_ID _IOR(0xb7, 13, __u64)
+#endif
 
 #define MAXT 8
 static const char *proxy = "/dev/mockgpu/realgpu";
@@ -158,11 +166,37 @@ static int usage_all(struct mockgpu_usage *u, int cap)
 	return ctl(MOCKGPU_IOCTL_USAGE_LIST, &req) ? -1 : (int)req.count;
 }
 
+/* Bytes the device has allocated, all contexts; UINT64_MAX if it cannot tell. */
+static uint64_t device_used(int real)
+{
+	struct realgpu_info info;
+
+	return ioctl(real, REALGPU_IOCTL_GET_INFO, &info) ? UINT64_MAX : info.vram_used;
+}
+
+/*
+ * Tries to unload @name, which must be refused as in use: EWOULDBLOCK (a
+ * module reference held, O_NONBLOCK) or EBUSY (not live). Returns 1 then;
+ * anything else (ENOENT for a wrong name, success) is reported once and 0.
+ */
+static int unload_refused(const char *name)
+{
+	static int reported;
+	long r = syscall(__NR_delete_module, name, O_NONBLOCK);
+	int e = errno;
+
+	if (r == -1 && (e == EBUSY || e == EAGAIN || e == EWOULDBLOCK))
+		return 1;
+	if (!reported++)
+		ktap_diag("delete_module(%s): %s", name, r == 0 ? "unloaded" : strerror(e));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int secs = 20, tenants = 4, workers = 4, opt, over = 0, samples = 0, self;
-	int rmmod_refused = 0, rmmod_tries = 0, readds = 0;
-	uint64_t seed = 1;
+	int rmmod_refused = 0, rmmod_tries = 0, readds = 0, real;
+	uint64_t seed = 1, bound = 0, peak = 0, base, charge_peak[MAXT] = { 0 };
 	static struct mockgpu_usage u[256];
 	double until;
 
@@ -175,17 +209,20 @@ int main(int argc, char **argv)
 		default: return 2;
 		}
 	}
-	ktap_header(5);
+	ktap_header(6);
 	ktap_diag("%d s, %d tenants x %d workers, seed %llu", secs, tenants, workers,
 		  (unsigned long long)seed);
 	rng = seed;
 	until = now() + secs;
 	self = open("/proc/self/ns/pid", O_RDONLY);
+	/* Before any tenant starts, the device is idle. */
+	real = open("/dev/realgpu", O_RDWR);
+	base = device_used(real);
+	close(real);
 	for (int t = 0; t < tenants; t++) {
 		struct mockgpu_limit l = { .hdr = { MOCKGPU_ABI_VERSION, sizeof(l) } };
 		char path[64];
-		struct stat st;
-		int go[2];
+		int go[2], nsfd;
 		char c;
 
 		if (pipe(go) || unshare(CLONE_NEWPID))
@@ -197,13 +234,17 @@ int main(int argc, char **argv)
 			tenant(workers, until, seed * 1000 + t);
 		}
 		setns(self, CLONE_NEWPID);
+		/* Tenants are keyed by the namespace's unique id, not its inode number. */
 		snprintf(path, sizeof(path), "/proc/%d/ns/pid", leader[t]);
-		stat(path, &st);
-		pidns_of[t] = st.st_ino;
+		nsfd = open(path, O_RDONLY);
+		if (nsfd < 0 || ioctl(nsfd, NS_GET_ID, &pidns_of[t]))
+			ktap_diag("NS_GET_ID of %s: %s", path, strerror(errno));
+		close(nsfd);
 		limit_of[t] = (uint64_t)(t + 1) * (256 << 10);
+		bound += limit_of[t];
 		strcpy(l.target, "realgpu");
 		l.tenant.kind = MOCKGPU_TENANT_PIDNS;
-		l.tenant.id = st.st_ino;
+		l.tenant.id = pidns_of[t];
 		l.limits.memory = limit_of[t];
 		l.limits.files = 64;
 		l.limits.compute_pct = 20 + 10 * t;
@@ -214,24 +255,44 @@ int main(int argc, char **argv)
 	/* A file the parent holds all along: unloading must be refused meanwhile. */
 	int held = open(proxy, O_RDWR);
 
+	/*
+	 * The parent reads the device's own count on the real node, opened
+	 * after the tenants forked (they must not hold it). It closes this
+	 * file around each unload attempt: only the proxy's files hold the
+	 * backend then.
+	 */
+	real = open("/dev/realgpu", O_RDWR | O_CLOEXEC);
+
 	while (now() < until + 2) {
+		/*
+		 * The device's count against the sum of the limits: every
+		 * tenant can allocate, and the parent's own buffer (below) is
+		 * freed before the next sample. mockgpu's charges only for the
+		 * record: they cannot pass a limit by construction.
+		 */
+		uint64_t d = device_used(real);
 		int n = usage_all(u, 256);
 
+		if (d > peak)
+			peak = d;
+		if (d > bound) {
+			if (!over)
+				ktap_diag("device VRAM at %llu, sum of the limits %llu",
+					  (unsigned long long)d, (unsigned long long)bound);
+			over++;
+		}
 		for (int i = 0; i < n && i < 256; i++)
 			for (int t = 0; t < tenants; t++)
-				if (u[i].tenant.id == pidns_of[t] && u[i].memory_used > limit_of[t]) {
-					if (!over)
-						ktap_diag("tenant %d at %llu, limit %llu", t,
-							  (unsigned long long)u[i].memory_used,
-							  (unsigned long long)limit_of[t]);
-					over++;
-				}
+				if (u[i].tenant.id == pidns_of[t] && u[i].memory_used > charge_peak[t])
+					charge_peak[t] = u[i].memory_used;
 		samples++;
 		if (samples % 25 == 0 && held >= 0) {
 			/* Lifecycle: unloading mockgpu or the backend under load must be refused. */
+			close(real);
 			rmmod_tries += 2;
-			rmmod_refused += syscall(__NR_delete_module, "mockgpu", O_NONBLOCK) != 0;
-			rmmod_refused += syscall(__NR_delete_module, "realgpu", O_NONBLOCK) != 0;
+			rmmod_refused += unload_refused("mockgpu");
+			rmmod_refused += unload_refused("realgpu");
+			real = open("/dev/realgpu", O_RDWR | O_CLOEXEC);
 		}
 		if (samples % 50 == 25) {
 			/*
@@ -266,11 +327,26 @@ int main(int argc, char **argv)
 		waitpid(leader[t], NULL, 0);
 	}
 	close(held);
+	close(real);
 	ktap_diag("%d usage samples, %d re-adds of the target, %d/%d rmmod attempts refused",
 		  samples, readds, rmmod_refused, rmmod_tries);
-	ktap_result(over == 0, "no tenant ever above its memory limit (%d samples)", samples);
+	ktap_diag("device VRAM %llu before, peak %llu, %d samples above; sum of the limits %llu",
+		  (unsigned long long)base, (unsigned long long)peak, over,
+		  (unsigned long long)bound);
+	for (int t = 0; t < tenants; t++)
+		ktap_diag("tenant %d: mockgpu's charge peak %llu, limit %llu", t,
+			  (unsigned long long)charge_peak[t], (unsigned long long)limit_of[t]);
+	/*
+	 * A buffer freed while a queued job still holds it stays alive on the
+	 * device after mockgpu has returned its charge (README, known limits:
+	 * a charge belongs to the handle, not yet to the buffer's whole life).
+	 */
+	ktap_result(base == 0, "the device's VRAM was 0 before the run");
+	ktap_result_todo(over == 0, "buffers freed while a job holds them outlive their charge (issue 11)",
+			 "the device's VRAM never above the sum of the tenants' limits (%d samples)",
+			 samples);
 	ktap_result(held >= 0 && rmmod_tries > 0 && rmmod_refused == rmmod_tries,
-		    "rmmod of mockgpu and of the backend refused while files are open");
+		    "rmmod of mockgpu and of the backend refused as in use while files are open");
 	ktap_result(readds > 0, "a target was removed and re-added %d times with a file and a mapping open", readds);
 	{
 		int n, bad = 0;
