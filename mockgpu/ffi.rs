@@ -82,16 +82,25 @@ unsafe extern "C" {
         real: *mut bindings::file,
         on: c_int,
     ) -> c_int;
-    /// Allocates mockgpu's char major and registers its class.
+    /// Registers mockgpu's device class.
     pub(crate) fn mockgpu_nodes_init() -> c_int;
     /// Undoes `mockgpu_nodes_init`.
     pub(crate) fn mockgpu_nodes_exit();
-    /// mockgpu's char major.
-    pub(crate) fn mockgpu_nodes_major() -> c_uint;
-    /// Creates the node `/dev/mockgpu/<name>` at `minor`; on success the node
-    /// owns the target reference `target` (dropped by `mockgpu_target_put`
-    /// when the node's last reference goes). An `ERR_PTR` on failure.
+    /// Registers one more char major with all its minors; 0 or a negative errno.
+    pub(crate) fn mockgpu_major_alloc(major: *mut c_uint) -> c_int;
+    /// Unregisters a major from `mockgpu_major_alloc`.
+    pub(crate) fn mockgpu_major_free(major: c_uint);
+    /// The parent of the device behind an open DRM file, referenced, or NULL.
+    pub(crate) fn mockgpu_drm_parent(drm: *mut bindings::file) -> *mut bindings::device;
+    /// `put_device(dev)`.
+    pub(crate) fn mockgpu_device_put(dev: *mut bindings::device);
+    /// Creates the node `/dev/mockgpu/<name>` at `major:minor`, under
+    /// `parent` (or none), reporting `devname` (or its own name) as its
+    /// DEVNAME; on success the node owns the target reference `target`
+    /// (dropped by `mockgpu_target_put` when the node's last reference
+    /// goes). An `ERR_PTR` on failure.
     pub(crate) fn mockgpu_node_add(
+        major: c_uint,
         minor: c_uint,
         name: *const c_char,
         mode: bindings::umode_t,
@@ -100,6 +109,8 @@ unsafe extern "C" {
         fops: *const bindings::file_operations,
         target: *const c_void,
         real_path: *const c_char,
+        parent: *mut bindings::device,
+        devname: *const c_char,
     ) -> *mut MockgpuNode;
     /// Removes a node: no new open finds it; open files keep it alive.
     pub(crate) fn mockgpu_node_del(node: *mut MockgpuNode);
@@ -137,6 +148,3 @@ unsafe extern "C" {
 pub(crate) struct MockgpuNode {
     _opaque: [u8; 0],
 }
-
-/// Minors of mockgpu's char major (`MOCKGPU_MINORS`).
-pub(crate) const MINORS: u32 = 4096;

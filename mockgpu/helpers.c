@@ -6,6 +6,7 @@
  */
 #include <linux/backing-file.h>
 #include <linux/cdev.h>
+#include <drm/drm_file.h>
 #include <linux/cgroup.h>
 #include <linux/debugfs.h>
 #include <linux/delay.h>
@@ -225,12 +226,20 @@ void mockgpu_mirror_fmode(struct file *proxy, const struct file *real)
 }
 
 /*
- * Proxy nodes. Each target gets a char device of mockgpu's own major: a
- * struct device (the node in /dev/mockgpu/ and /sys/class/mockgpu/) and a
+ * Proxy nodes. Each target gets a char device of one of mockgpu's own majors,
+ * at the real node's minor: a struct device (the node in /dev/mockgpu/) and a
  * cdev parented to it. chrdev_open() calls the proxy's open with no global
  * lock held (misc_open would hold misc_mtx, and a real node that is itself a
  * misc device would then deadlock), and keeps the cdev, hence the device,
  * hence the node and its target reference, alive while a file is open.
+ *
+ * Discovery by device number (libdrm's drmGetDevice2, IGT, Mesa's loader)
+ * follows /sys/dev/char/<major>:<minor>: the node's device has the real
+ * device's parent (its `device` link leads to the bus device, its `drm/`,
+ * ids and uevent), and the real minor, from which DRM derives the node type
+ * and debugfs its directory. The uevent's DEVNAME is the real node's name
+ * (where the proxy is bind-mounted in a container); only devtmpfs, which
+ * reads the name while the node is added or deleted, gets mockgpu/<name>.
  */
 struct mockgpu_node {
 	struct device dev;
@@ -240,6 +249,8 @@ struct mockgpu_node {
 	kuid_t uid;
 	kgid_t gid;
 	const char *real_path;	/* as the operator gave it, for tools (sysfs) */
+	const char *devname;	/* the real node's name under /dev, or NULL */
+	bool in_devtmpfs;	/* set while devtmpfs creates or deletes the node */
 };
 
 static ssize_t real_path_show(struct device *dev, struct device_attribute *attr, char *buf)
@@ -254,8 +265,6 @@ static struct attribute *mockgpu_node_attrs[] = {
 };
 ATTRIBUTE_GROUPS(mockgpu_node);
 
-static dev_t mockgpu_base;
-
 /* devtmpfs creates the proxy node with the real node's mode, owner and group. */
 static char *mockgpu_devnode(const struct device *dev, umode_t *mode, kuid_t *uid, kgid_t *gid)
 {
@@ -267,6 +276,8 @@ static char *mockgpu_devnode(const struct device *dev, umode_t *mode, kuid_t *ui
 		*uid = node->uid;
 	if (gid)
 		*gid = node->gid;
+	if (node->devname && !READ_ONCE(node->in_devtmpfs))
+		return kstrdup(node->devname, GFP_KERNEL);
 	return kasprintf(GFP_KERNEL, "mockgpu/%s", dev_name(dev));
 }
 
@@ -281,25 +292,47 @@ static const struct class mockgpu_class = {
 
 int mockgpu_nodes_init(void)
 {
-	int err = alloc_chrdev_region(&mockgpu_base, 0, MOCKGPU_MINORS, "mockgpu");
-
-	if (err)
-		return err;
-	err = class_register(&mockgpu_class);
-	if (err)
-		unregister_chrdev_region(mockgpu_base, MOCKGPU_MINORS);
-	return err;
+	return class_register(&mockgpu_class);
 }
 
 void mockgpu_nodes_exit(void)
 {
 	class_unregister(&mockgpu_class);
-	unregister_chrdev_region(mockgpu_base, MOCKGPU_MINORS);
 }
 
-unsigned int mockgpu_nodes_major(void)
+/* One more char major for proxy nodes, all its minors; 0 or a negative errno. */
+int mockgpu_major_alloc(unsigned int *major)
 {
-	return MAJOR(mockgpu_base);
+	dev_t base;
+	int err = alloc_chrdev_region(&base, 0, MOCKGPU_MINORS, "mockgpu");
+
+	if (!err)
+		*major = MAJOR(base);
+	return err;
+}
+
+void mockgpu_major_free(unsigned int major)
+{
+	unregister_chrdev_region(MKDEV(major, 0), MOCKGPU_MINORS);
+}
+
+/*
+ * The parent of the device behind a DRM file (the bus device of the GPU), or
+ * NULL; referenced. A DRM file's private_data is its drm_file, whose minor
+ * lives while the file is open.
+ */
+struct device *mockgpu_drm_parent(struct file *drm)
+{
+	struct drm_file *priv = drm->private_data;
+
+	if (!priv || !priv->minor || !priv->minor->kdev)
+		return NULL;
+	return get_device(priv->minor->kdev->parent);
+}
+
+void mockgpu_device_put(struct device *dev)
+{
+	put_device(dev);
 }
 
 static void mockgpu_node_release(struct device *dev)
@@ -308,13 +341,16 @@ static void mockgpu_node_release(struct device *dev)
 
 	if (node->target)
 		mockgpu_target_put(node->target);
+	kfree(node->devname);
 	kfree(node->real_path);
 	kfree(node);
 }
 
-struct mockgpu_node *mockgpu_node_add(unsigned int minor, const char *name, umode_t mode,
-				      u32 uid, u32 gid, const struct file_operations *fops,
-				      const void *target, const char *real_path)
+struct mockgpu_node *mockgpu_node_add(unsigned int major, unsigned int minor, const char *name,
+				      umode_t mode, u32 uid, u32 gid,
+				      const struct file_operations *fops, const void *target,
+				      const char *real_path, struct device *parent,
+				      const char *devname)
 {
 	struct mockgpu_node *node = kzalloc(sizeof(*node), GFP_KERNEL);
 	int err;
@@ -322,7 +358,10 @@ struct mockgpu_node *mockgpu_node_add(unsigned int minor, const char *name, umod
 	if (!node)
 		return ERR_PTR(-ENOMEM);
 	node->real_path = kstrdup(real_path, GFP_KERNEL);
-	if (!node->real_path) {
+	node->devname = devname ? kstrdup(devname, GFP_KERNEL) : NULL;
+	if (!node->real_path || (devname && !node->devname)) {
+		kfree(node->devname);
+		kfree(node->real_path);
 		kfree(node);
 		return ERR_PTR(-ENOMEM);
 	}
@@ -330,7 +369,8 @@ struct mockgpu_node *mockgpu_node_add(unsigned int minor, const char *name, umod
 	node->dev.groups = mockgpu_node_groups;
 	node->dev.class = &mockgpu_class;
 	node->dev.type = &mockgpu_node_type;
-	node->dev.devt = MKDEV(MAJOR(mockgpu_base), minor);
+	node->dev.parent = parent;
+	node->dev.devt = MKDEV(major, minor);
 	node->dev.release = mockgpu_node_release;
 	node->mode = mode;
 	node->uid = KUIDT_INIT(uid);
@@ -339,9 +379,11 @@ struct mockgpu_node *mockgpu_node_add(unsigned int minor, const char *name, umod
 	node->cdev.owner = fops->owner;
 	/* Set before the node is visible: an open may follow at once. */
 	node->target = target;
+	WRITE_ONCE(node->in_devtmpfs, true);
 	err = dev_set_name(&node->dev, "%s", name);
 	if (!err)
 		err = cdev_device_add(&node->cdev, &node->dev);
+	WRITE_ONCE(node->in_devtmpfs, false);
 	if (err) {
 		node->target = NULL;	/* the caller keeps its reference */
 		put_device(&node->dev);
@@ -352,6 +394,7 @@ struct mockgpu_node *mockgpu_node_add(unsigned int minor, const char *name, umod
 
 void mockgpu_node_del(struct mockgpu_node *node)
 {
+	WRITE_ONCE(node->in_devtmpfs, true);
 	cdev_device_del(&node->cdev, &node->dev);
 	put_device(&node->dev);
 }

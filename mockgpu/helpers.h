@@ -32,15 +32,21 @@ ssize_t mockgpu_write_iter_real(struct file *real, struct kiocb *iocb, struct io
 int mockgpu_fasync_real(int fd, struct file *proxy, struct file *real, int on);
 void mockgpu_mirror_fmode(struct file *proxy, const struct file *real);
 
-/* Proxy nodes: char devices of mockgpu's own major. */
-#define MOCKGPU_MINORS 4096
+/* Proxy nodes: char devices of mockgpu's own majors, at the real minors. */
+#define MOCKGPU_MINORS (MINORMASK + 1)
 struct mockgpu_node;
+struct device;
 int mockgpu_nodes_init(void);
 void mockgpu_nodes_exit(void);
-unsigned int mockgpu_nodes_major(void);
-struct mockgpu_node *mockgpu_node_add(unsigned int minor, const char *name, umode_t mode,
-				      u32 uid, u32 gid, const struct file_operations *fops,
-				      const void *target, const char *real_path);
+int mockgpu_major_alloc(unsigned int *major);
+void mockgpu_major_free(unsigned int major);
+struct device *mockgpu_drm_parent(struct file *drm);
+void mockgpu_device_put(struct device *dev);
+struct mockgpu_node *mockgpu_node_add(unsigned int major, unsigned int minor, const char *name,
+				      umode_t mode, u32 uid, u32 gid,
+				      const struct file_operations *fops, const void *target,
+				      const char *real_path, struct device *parent,
+				      const char *devname);
 void mockgpu_node_del(struct mockgpu_node *node);
 const void *mockgpu_node_target(const struct inode *inode);
 /* Implemented in Rust (target.rs): drops the node's reference on its target. */

@@ -245,6 +245,49 @@ impl RealFile {
     }
 }
 
+impl RealFile {
+    /// The parent of the DRM device this file was opened on (the GPU's bus
+    /// device), if it has one.
+    ///
+    /// # Safety
+    ///
+    /// The file was opened on a node of the DRM char major, so its
+    /// `private_data` is its `struct drm_file`.
+    pub(crate) unsafe fn drm_parent(&self) -> Option<DeviceRef> {
+        // SAFETY: the file is open (type invariants) and a DRM file (the
+        // safety requirements).
+        let dev = unsafe { ffi::mockgpu_drm_parent(self.as_ptr()) };
+        // INVARIANT: `mockgpu_drm_parent` returns a referenced device or NULL.
+        NonNull::new(dev).map(DeviceRef)
+    }
+}
+
+/// A reference on a `struct device`.
+///
+/// # Invariants
+///
+/// The pointer holds one reference (`get_device`), dropped in `Drop`.
+pub(crate) struct DeviceRef(NonNull<bindings::device>);
+
+// SAFETY: a device reference may be used and dropped from any thread.
+unsafe impl Send for DeviceRef {}
+// SAFETY: shared access only passes the pointer on to the driver core.
+unsafe impl Sync for DeviceRef {}
+
+impl DeviceRef {
+    /// The device.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::device {
+        self.0.as_ptr()
+    }
+}
+
+impl Drop for DeviceRef {
+    fn drop(&mut self) {
+        // SAFETY: the reference is ours (type invariants), dropped once.
+        unsafe { ffi::mockgpu_device_put(self.0.as_ptr()) };
+    }
+}
+
 impl Drop for RealFile {
     fn drop(&mut self) {
         // SAFETY: by the type invariants we own one reference, dropped once here.

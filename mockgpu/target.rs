@@ -35,10 +35,10 @@ use kernel::{
 };
 
 use crate::{
-    ffi::{self, MockgpuNode, MINORS},
+    ffi::{self, MockgpuNode},
     fops,
     policy::{abi::control::Limits, allow::IoctlPolicy, backend::Backend},
-    real::RealNode,
+    real::{DeviceRef, RealNode},
     tenant::{Chain, Key, Tenant},
 };
 
@@ -63,6 +63,9 @@ pub(crate) struct Target {
     policy: IoctlPolicy,
     /// Set once the target is removed: opens fail with `ENODEV` from then on.
     removed: AtomicBool,
+    /// The real device's parent (a DRM device's bus device), which the proxy
+    /// node's device gets too, for discovery by device number.
+    parent: Option<DeviceRef>,
     /// The tenants seen or configured, sorted by key. Taken at open (a
     /// binary search) and by the control node; never on ioctl or mmap.
     #[pin]
@@ -97,7 +100,7 @@ impl Target {
         let name = CStr::from_bytes_until_nul(&buf)
             .map_err(|_| EINVAL)?
             .to_cstring()?;
-        let (backend, fops) = probe(path, &node)?;
+        let (backend, fops, parent) = probe(path, &node)?;
         let real_path = path.to_cstring()?;
         Arc::pin_init(
             pin_init!(Target {
@@ -109,6 +112,7 @@ impl Target {
                 tenant_kind,
                 policy: IoctlPolicy::new(),
                 removed: AtomicBool::new(false),
+                parent,
                 tenants <- new_mutex!(KVec::new()),
             }),
             GFP_KERNEL,
@@ -363,8 +367,12 @@ unsafe extern "C" fn mockgpu_target_put(target: *const c_void) {
 }
 
 /// Opens the real node once, as the operator, to learn its driver and file
-/// operations, and returns the backend and the proxy table for it.
-fn probe(path: &CStr, node: &RealNode) -> Result<(Backend, *const bindings::file_operations)> {
+/// operations, and returns the backend, the proxy table for it and the real
+/// device's parent.
+fn probe(
+    path: &CStr,
+    node: &RealNode,
+) -> Result<(Backend, *const bindings::file_operations, Option<DeviceRef>)> {
     let real = node.open_probe().inspect_err(|e| {
         pr_warn!("target {}: cannot open it: {:?}\n", path, e);
     })?;
@@ -380,13 +388,20 @@ fn probe(path: &CStr, node: &RealNode) -> Result<(Backend, *const bindings::file
             module
         );
     }
-    Ok((backend, fops::table_for(fops)?))
+    let parent = if backend == Backend::Drm {
+        // SAFETY: the node is of the DRM major (how the backend was detected).
+        unsafe { real.drm_parent() }
+    } else {
+        None
+    };
+    Ok((backend, fops::table_for(fops)?, parent))
 }
 
 /// A registered target and its node.
 struct Entry {
     target: Arc<Target>,
     node: *mut MockgpuNode,
+    major: u32,
     minor: u32,
 }
 
@@ -399,7 +414,9 @@ struct Targets {
     /// Removed targets that still have open files (and so charges), listed
     /// until the last one closes.
     draining: KVec<Arc<Target>>,
-    next_minor: u32,
+    /// mockgpu's char majors: a node gets its real node's minor in the
+    /// first of them where that minor is free (a new one if none).
+    majors: KVec<u32>,
 }
 
 impl Targets {
@@ -418,7 +435,7 @@ kernel::sync::global_lock! {
     unsafe(uninit) static TARGETS: Mutex<Targets> = Targets {
         entries: KVec::new(),
         draining: KVec::new(),
-        next_minor: 0,
+        majors: KVec::new(),
     };
 }
 
@@ -442,6 +459,11 @@ impl Registry {
     /// Called once, after a successful `init`.
     pub(crate) unsafe fn exit() {
         Self::clear();
+        let majors = core::mem::take(&mut TARGETS.lock().majors);
+        for m in majors.iter() {
+            // SAFETY: registered by `mockgpu_major_alloc`; no node is left.
+            unsafe { ffi::mockgpu_major_free(*m) };
+        }
         // SAFETY: every node is deleted; `init` succeeded (safety requirements).
         unsafe { ffi::mockgpu_nodes_exit() };
     }
@@ -459,18 +481,44 @@ impl Registry {
             return Err(EEXIST);
         }
         targets.entries.reserve(1, GFP_KERNEL)?;
-        // Minors are handed out in turn, so a removed node's minor is not
-        // reused soon (a stale copy of it keeps failing).
-        let minor = (0..MINORS)
-            .map(|i| (targets.next_minor + i) % MINORS)
-            .find(|m| targets.entries.iter().all(|e| e.minor != *m))
-            .ok_or(ENOSPC)?;
+        let minor = minor(target.node().rdev());
+        let free = |targets: &Targets, m: u32| {
+            targets
+                .entries
+                .iter()
+                .all(|e| e.major != m || e.minor != minor)
+        };
+        let major = match targets.majors.iter().copied().find(|&m| free(&targets, m)) {
+            Some(m) => m,
+            None => {
+                targets.majors.reserve(1, GFP_KERNEL)?;
+                let mut m = 0;
+                // SAFETY: `m` is valid for writes.
+                kernel::error::to_result(unsafe { ffi::mockgpu_major_alloc(&mut m) })?;
+                // Reserved just above.
+                let _ = targets.majors.push_within_capacity(m);
+                m
+            }
+        };
+        // A container has the proxy at the real node's path: report that
+        // name in the node's uevent (DEVNAME), as the real node does.
+        let devname = path
+            .to_bytes_with_nul()
+            .strip_prefix(b"/dev/")
+            .and_then(|rest| CStr::from_bytes_with_nul(rest).ok())
+            .map_or(core::ptr::null(), |n| n.as_char_ptr());
+        let parent = target
+            .parent
+            .as_ref()
+            .map_or(core::ptr::null_mut(), |p| p.as_ptr());
         let node_ref = Arc::into_raw(target.clone());
-        // SAFETY: the name is NUL-terminated and copied by the device core;
-        // the table is valid until module exit; `node_ref` is a reference
-        // the node owns on success.
+        // SAFETY: the strings are NUL-terminated and copied; the table is
+        // valid until module exit; `parent` is a referenced device or NULL
+        // (the node takes its own reference); `node_ref` is a reference the
+        // node owns on success.
         let node = from_err_ptr(unsafe {
             ffi::mockgpu_node_add(
+                major,
                 minor,
                 target.name().as_char_ptr(),
                 target.node().permissions(),
@@ -479,6 +527,8 @@ impl Registry {
                 target.fops,
                 node_ref.cast(),
                 path.as_char_ptr(),
+                parent,
+                devname,
             )
         });
         let node = match node {
@@ -489,11 +539,11 @@ impl Registry {
                 return Err(e);
             }
         };
-        targets.next_minor = (minor + 1) % MINORS;
         targets.entries.push(
             Entry {
                 target: target.clone(),
                 node,
+                major,
                 minor,
             },
             GFP_KERNEL,
@@ -590,9 +640,7 @@ impl Registry {
 
 /// Whether `dev` is one of mockgpu's own nodes (a proxy or the control node).
 fn is_own_node(dev: bindings::dev_t) -> bool {
-    // SAFETY: reads a value set once in module init.
-    let own_major = unsafe { ffi::mockgpu_nodes_major() };
-    major(dev) == own_major
+    TARGETS.lock().majors.iter().any(|&m| m == major(dev))
         || (major(dev) == MISC_MAJOR && crate::control_minor() == Some(minor(dev)))
 }
 
