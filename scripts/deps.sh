@@ -29,6 +29,11 @@ declare -A PKG_FILE=(
   [xz-utils]=/usr/bin/xz
   [busybox-static]=/bin/busybox
   [libfuse3-dev]=/usr/include/fuse3/fuse.h
+  # An OCI runtime for the guest's container test (tests/guest/crun.sh);
+  # scripts/vm.sh copies it and its shared libraries into the initramfs.
+  [crun]=/usr/bin/crun
+  # `make check` builds mockgpu through DKMS (scripts/dkms-check.sh).
+  [dkms]=/usr/sbin/dkms
 )
 BACKPORTS_TRIXIE=(linux-source-7.3)
 QEMU_PKGS=(qemu-system-x86 qemu-system-common qemu-system-data seabios)

@@ -46,6 +46,19 @@ cp /bin/busybox "$root/bin/busybox"
 mkdir -p "$root/lib64" "$root/lib/x86_64-linux-gnu"
 cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
 cp -L /lib/x86_64-linux-gnu/libc.so.6 "$root/lib/x86_64-linux-gnu/"
+# crun (tests/guest/crun.sh), an OCI runtime, with exactly the shared libraries
+# it links (ldd: libsystemd, libseccomp, libcap, libyajl and theirs), each at
+# its own path, as the loader expects. scripts/deps.sh installs it.
+if [ -x /usr/bin/crun ]; then
+  mkdir -p "$root/usr/bin"
+  cp -L /usr/bin/crun "$root/usr/bin/crun"
+  for lib in $(ldd /usr/bin/crun | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+else
+  log "no /usr/bin/crun (scripts/deps.sh installs it): the guest has no OCI runtime"
+fi
 for applet in $(/bin/busybox --list); do
   [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 done
@@ -69,7 +82,7 @@ cat > "$root/init" <<'INIT'
 /bin/busybox mount -t debugfs debugfs /sys/kernel/debug
 /bin/busybox mount -t configfs configfs /sys/kernel/config 2>/dev/null
 /bin/busybox mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
-export PATH=/mockgpu/bin:/bin HOME=/tmp
+export PATH=/mockgpu/bin:/bin:/usr/bin HOME=/tmp
 # Leaks found at boot are not ours: only what the run leaks is reported.
 [ -e /sys/kernel/debug/kmemleak ] && echo clear > /sys/kernel/debug/kmemleak
 cd /files
