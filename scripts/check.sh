@@ -36,6 +36,14 @@ hp=${hp:-0} hf=${hf:-0}
 if ! grep -q '^test result:' "$host_log" || grep -q '^error' "$host_log"; then hf=$((hf + 1)); fi
 passed=$((passed + hp)); failed=$((failed + hf))
 
+# DKMS: add/build/remove through Debian's dkms against the cached test kernel.
+if KDIR=$kdir scripts/dkms-check.sh; then
+  passed=$((passed + 1))
+else
+  log "FAIL: DKMS build (scripts/dkms-check.sh; logs in build/dkms/)"
+  failed=$((failed + 1))
+fi
+
 # Guest: every suite in one boot of the debug kernel.
 log "guest tests (debug kernel under QEMU)"
 out="$MOCKGPU_TOP/build/vm/check"
@@ -43,7 +51,10 @@ scripts/vm.sh --kdir "$kdir" --run tests/guest/run-all.sh --out "$out"
 vm_status=$?
 gp=$(grep -cE '^    ok [0-9]+ ' "$out/tests.txt" 2>/dev/null)
 gs=$(grep -cE '^    ok [0-9]+ .*# SKIP' "$out/tests.txt" 2>/dev/null)
+# "not ok ... # TODO": a known failure the README documents; neither passed nor failed.
+gt=$(grep -cE '^    not ok [0-9]+ .*# TODO' "$out/tests.txt" 2>/dev/null)
 gf=$(grep -cE '^    not ok [0-9]+ ' "$out/tests.txt" 2>/dev/null)
+gf=$((${gf:-0} - ${gt:-0}))
 gsuite=$(grep -cE '^not ok [0-9]+ ' "$out/tests.txt" 2>/dev/null)
 gp=$((${gp:-0} - ${gs:-0}))
 gf=$((${gf:-0} + ${gsuite:-0}))
@@ -52,6 +63,9 @@ gf=$((${gf:-0} + ${gsuite:-0}))
 passed=$((passed + gp)); failed=$((failed + gf))
 
 [ "${gs:-0}" = 0 ] || log "${gs} guest tests skipped (not counted as passed)"
+[ "${gt:-0}" = 0 ] || { log "${gt} known failures (TODO, documented in the README; not counted as passed):"; grep -E '^    not ok [0-9]+ .*# TODO' "$out/tests.txt" >&2; }
 log "done in $(( $(date +%s) - start )) s"
-echo "$passed passed, $failed failed"
+todo=""
+[ "${gt:-0}" = 0 ] || todo=", $gt known failing (TODO)"
+echo "$passed passed, $failed failed$todo"
 [ $failed = 0 ]

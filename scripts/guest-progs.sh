@@ -28,7 +28,7 @@ if [ ! -e "$bin/bench" ] || [ -n "$(find "$b" "$MOCKGPU_TOP/uapi" -newer "$bin/b
 fi
 (cd "$MOCKGPU_TOP/userspace-tools" &&
   RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release \
-    --target x86_64-unknown-linux-gnu --bins)
+    --target x86_64-unknown-linux-gnu --workspace --exclude mockgpu-device-plugin --bins)
 find "$MOCKGPU_TOP/userspace-tools/target/x86_64-unknown-linux-gnu/release" -maxdepth 1 \
   -type f -executable -exec cp {} "$bin/" \;
 log "guest programs: $(cd "$bin" && echo *)"
