@@ -1,9 +1,11 @@
 #!/bin/sh
 # mockgpu.ko loads, registers its nodes, proxies char devices given at load,
-# refuses bad targets with a clear errno, cannot be unloaded while a proxy
-# file is open, and leaves nothing behind when unloaded.
+# refuses bad targets with a clear errno, gives a proxy node its real node's
+# owner, group and mode, revokes a removed target also through a bind mount a
+# container already had, cannot be unloaded while a proxy file is open, and
+# leaves nothing behind when unloaded.
 . /mockgpu/tests/ktap.sh
-plan 18
+plan 22
 
 nothing_left() {
   ! grep -q '^mockgpu ' /proc/modules &&
@@ -32,6 +34,23 @@ check_fails "proxying a missing node is refused" mockgpuctl target add /dev/does
 check_fails "proxying a directory is refused" mockgpuctl target add /tmp
 check_fails "proxying a proxy node is refused" mockgpuctl target add /dev/mockgpu/null
 check "a refusal is logged in one kernel line" sh -c 'dmesg | grep -q "mockgpu: target /dev/mockgpu/null: is a mockgpu node"'
+# A target added at run time, whose real node has its own owner, group and mode.
+mknod /tmp/lc-zero c 1 5 && chown 1000:4321 /tmp/lc-zero && chmod 640 /tmp/lc-zero
+check "a proxy node has its real node's owner, group and mode" sh -c \
+  'mockgpuctl target add /tmp/lc-zero >/dev/null || exit 1
+   p=$(stat -c "%u %g %a" /dev/mockgpu/lc-zero) r=$(stat -c "%u %g %a" /tmp/lc-zero)
+   echo "proxy $p, real node $r"; [ "$p" = "$r" ]'
+# Removal: a file open through the node, and a bind mount of the node made
+# before (a container's view), share the node's inode.
+exec 4</dev/mockgpu/lc-zero
+mkdir -p /tmp/lc && : > /tmp/lc/zero && mount --bind /dev/mockgpu/lc-zero /tmp/lc/zero
+check "remove a target while a file of it is open" mockgpuctl target remove lc-zero
+check "the file open at removal keeps working" sh -c 'dd bs=16 count=1 <&4 2>/dev/null | cmp - /dev/zero -n 16'
+check "an open through the bind mount made before the removal: ENODEV" sh -c \
+  'out=$(dd if=/tmp/lc/zero of=/dev/null bs=1 count=1 2>&1); echo "$out"
+   echo "$out" | grep -q "No such device\$"'
+exec 4<&-
+umount /tmp/lc/zero; rm -f /tmp/lc-zero
 exec 3</dev/mockgpu/zero
 check_fails "rmmod refused while a proxy file is open" rmmod mockgpu
 exec 3<&-
