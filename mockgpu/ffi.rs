@@ -125,6 +125,13 @@ unsafe extern "C" {
     pub(crate) fn mockgpu_tenant_ref_alive(kind: u32, r: *mut c_void) -> bool;
     /// Drops a reference from `mockgpu_tenant_ref_get`.
     pub(crate) fn mockgpu_tenant_ref_put(kind: u32, r: *mut c_void);
+    /// The real driver's fdinfo of `real` into `buf`: its length, `-ENOENT`
+    /// without `show_fdinfo`, `-EOVERFLOW` if it did not fit.
+    pub(crate) fn mockgpu_real_fdinfo(
+        real: *mut bindings::file,
+        buf: *mut u8,
+        size: usize,
+    ) -> isize;
     /// Monotonic time in µs.
     pub(crate) fn mockgpu_now_us() -> u64;
     /// Sleeps interruptibly until the time (µs); `-ERESTARTSYS` on a signal.

@@ -528,6 +528,24 @@ void mockgpu_tenant_ref_put(u32 kind, void *ref)
 	}
 }
 
+/*
+ * The real driver's fdinfo of @real (its show_fdinfo, as /proc/PID/fdinfo
+ * would print it after the VFS's own lines), written into @buf: the length,
+ * -ENOENT if the driver has no show_fdinfo, -EOVERFLOW if it did not fit.
+ * Read in the kernel, so no thread of the caller can touch it.
+ */
+ssize_t mockgpu_real_fdinfo(struct file *real, char *buf, size_t size)
+{
+	struct seq_file m = { .buf = buf, .size = size };
+
+	if (!real->f_op->show_fdinfo)
+		return -ENOENT;
+	real->f_op->show_fdinfo(&m, real);
+	if (seq_has_overflowed(&m))
+		return -EOVERFLOW;
+	return m.count;
+}
+
 /* Monotonic time in microseconds. */
 u64 mockgpu_now_us(void)
 {

@@ -57,6 +57,7 @@ int mockgpu_tenant_chain(u32 kind, u64 *ids, unsigned int max);
 void *mockgpu_tenant_ref_get(u32 kind, unsigned int level);
 bool mockgpu_tenant_ref_alive(u32 kind, void *ref);
 void mockgpu_tenant_ref_put(u32 kind, void *ref);
+ssize_t mockgpu_real_fdinfo(struct file *real, char *buf, size_t size);
 u64 mockgpu_now_us(void);
 int mockgpu_sleep_until_us(u64 deadline_us);
 bool mockgpu_nonblock(const struct file *file);

@@ -228,7 +228,30 @@ pub(crate) struct ProxyFile {
     /// that the driver's handles and the charges never disagree.
     #[pin]
     charges: Mutex<Charges>,
+    /// The device time of this file as the driver reports it, charged to
+    /// the tenant as it grows.
+    #[pin]
+    meter: Mutex<Meter>,
 }
+
+/// How much of a file's device time (the driver's own count, from its
+/// fdinfo) has been charged.
+///
+/// # Invariants
+///
+/// `charged_ns` never exceeds the last engine time read.
+#[derive(Default)]
+struct Meter {
+    /// The fdinfo text, read into this buffer (allocated at the first
+    /// submission, kept for the file's life).
+    buf: KVec<u8>,
+    /// The engine time charged so far, ns.
+    charged_ns: u64,
+}
+
+/// Room for a driver's fdinfo (realgpu's is about 150 bytes; amdgpu's with
+/// every engine and region under 2 KiB).
+const FDINFO_MAX: usize = 4096;
 
 impl ProxyFile {
     /// Opens the real node for the proxy file `file` of `target`, charging
@@ -269,6 +292,7 @@ impl ProxyFile {
                 tenant,
                 real,
                 charges <- new_mutex!(Charges::default()),
+                meter <- new_mutex!(Meter::default()),
             }),
             GFP_KERNEL,
         )
@@ -580,8 +604,52 @@ impl PinnedDrop for ProxyFile {
             self.tenant.release(c.id, c.size);
         }
         drop(charges);
+        // The time of work that ran since the last submission.
+        self.charge_device_time();
         self.tenant.uncharge_file();
         self.target.forget_if_removable(&self.tenant);
+    }
+}
+
+/// Compute: device time measured by the driver.
+impl ProxyFile {
+    /// Charges the tenant the engine time the driver reports for this file
+    /// (all engines, its fdinfo in the DRM usage-stats format) beyond what
+    /// was charged already. Read in the kernel: no thread of the caller can
+    /// change it. A driver without such a report charges nothing (and
+    /// `mockgpuctl` says that compute shares are unavailable for it).
+    fn charge_device_time(&self) {
+        let mut meter = self.meter.lock();
+        let Meter { buf, charged_ns } = &mut *meter;
+        if buf.capacity() < FDINFO_MAX {
+            *buf = KVec::new();
+            if buf.reserve(FDINFO_MAX, GFP_KERNEL).is_err() {
+                return;
+            }
+        }
+        buf.clear();
+        let cap = buf.capacity();
+        // SAFETY: the buffer has room for `cap` bytes; the real file is open.
+        let n = unsafe { ffi::mockgpu_real_fdinfo(self.real.as_ptr(), buf.as_mut_ptr(), cap) };
+        let Ok(len) = usize::try_from(n) else {
+            return;
+        };
+        // SAFETY: the driver wrote `len` bytes, at most `cap` (the
+        // `seq_file` never passes its size), to an empty vector; `u8` has
+        // no invalid values.
+        unsafe { buf.inc_len(len.min(cap)) };
+        let Ok(total) = crate::policy::fdinfo::engine_ns_total(buf) else {
+            return;
+        };
+        // Charge whole µs; the remainder waits for the next reading.
+        let new_us = total.saturating_sub(*charged_ns) / 1000;
+        if new_us > 0 {
+            // INVARIANT: `charged_ns + new_us * 1000 <= total`.
+            *charged_ns = charged_ns.saturating_add(new_us * 1000);
+            // SAFETY: reads the monotonic clock.
+            let now = unsafe { ffi::mockgpu_now_us() };
+            self.tenant.charge_device_time(now, new_us);
+        }
     }
 }
 
@@ -609,18 +677,15 @@ impl ProxyFile {
         let input = UserArg::new(arg, decode::arg_len(cmd));
         match effect {
             Effect::None => Ok(self.forward(via, cmd, arg)),
-            Effect::Submit { cost_at } => {
-                let cost = input.u64_at(cost_at).ok_or_else(|| input.error())?;
+            Effect::Submit { .. } => {
+                // No declared cost is trusted: the tenant pays the device
+                // time the driver measured for its earlier work (a debt
+                // over its share), and waits while in debt.
+                self.charge_device_time();
                 // SAFETY: `file` is valid (the safety requirements).
                 let nonblock = unsafe { ffi::mockgpu_nonblock(file) };
-                self.tenant.admit_job(cost, nonblock)?;
-                let ret = self.forward(via, cmd, arg);
-                if ret < 0 {
-                    // The driver refused the job (a bad cost, handle, ...):
-                    // it never runs, so it costs nothing.
-                    self.tenant.refund_job(cost);
-                }
-                Ok(ret)
+                self.tenant.admit_measured(nonblock)?;
+                Ok(self.forward(via, cmd, arg))
             }
             Effect::Free { handle_at } => {
                 let handle = input.u32_at(handle_at).ok_or_else(|| input.error())?;

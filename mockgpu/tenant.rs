@@ -436,19 +436,20 @@ impl Tenant {
 
 /// Compute.
 impl Tenant {
-    /// Returns the cost of a job the driver refused after admission.
-    pub(crate) fn refund_job(&self, cost: u64) {
-        self.compute.refund(cost);
+    /// Charges `used_us` of device time the driver measured.
+    pub(crate) fn charge_device_time(&self, now: u64, used_us: u64) {
+        self.compute.charge_used(now, used_us);
     }
 
-    /// Admits a job of `cost` µs: waits (interruptibly) for the next period
-    /// while over budget, or fails with `EAGAIN` if `nonblock`.
-    pub(crate) fn admit_job(&self, cost: u64, nonblock: bool) -> Result {
+    /// Admits a submission: waits (interruptibly) while the tenant's
+    /// measured time is over its share (a debt repaid period by period),
+    /// or fails with `EAGAIN` if `nonblock`.
+    pub(crate) fn admit_measured(&self, nonblock: bool) -> Result {
         let mut counted = false;
         loop {
             // SAFETY: reads the monotonic clock.
             let now = unsafe { ffi::mockgpu_now_us() };
-            match self.compute.try_take(now, cost) {
+            match self.compute.admit_measured(now) {
                 crate::policy::quota::Admit::Now => return Ok(()),
                 crate::policy::quota::Admit::RetryAt(at) => {
                     if !counted {

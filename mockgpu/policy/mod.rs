@@ -8,4 +8,5 @@ pub(crate) mod abi;
 pub(crate) mod allow;
 pub(crate) mod backend;
 pub(crate) mod decode;
+pub(crate) mod fdinfo;
 pub(crate) mod quota;

@@ -210,6 +210,49 @@ impl Budget {
         }
     }
 
+    /// Charges `used` µs of device time that the driver measured for the
+    /// tenant's work, at time `now` µs: beyond the budget left, a debt that
+    /// later periods repay before the tenant may submit again.
+    pub fn charge_used(&self, now: u64, used: u64) {
+        self.used_total.fetch_add(used, Ordering::Relaxed);
+        if self.share() >= 100 || used == 0 {
+            return;
+        }
+        self.refill(now);
+        let used = used.min(i64::MAX as u64) as i64;
+        let mut left = self.left.load(Ordering::Relaxed);
+        loop {
+            match self.left.compare_exchange_weak(
+                left,
+                left.saturating_sub(used),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(current) => left = current,
+            }
+        }
+    }
+
+    /// Whether the tenant may submit more work at `now` µs: while its
+    /// budget is spent (or in debt), the time at which enough periods will
+    /// have repaid it.
+    pub fn admit_measured(&self, now: u64) -> Admit {
+        if self.share() >= 100 {
+            return Admit::Now;
+        }
+        self.refill(now);
+        let left = self.left.load(Ordering::Relaxed);
+        if left > 0 {
+            return Admit::Now;
+        }
+        let per = self.per_period().max(1) as u64;
+        // Periods until `left` is positive again: debt / per + 1.
+        let periods = left.unsigned_abs() / per + 1;
+        let start = self.period_start.load(Ordering::Relaxed);
+        Admit::RetryAt(start.saturating_add(periods.saturating_mul(self.period_us)))
+    }
+
     /// Gives back the cost of a job the driver refused after it was admitted
     /// (never more than a full period's budget is left).
     pub fn refund(&self, cost: u64) {

@@ -14,6 +14,7 @@
 //! kernel side therefore only touches the contents through raw-pointer copies (never through
 //! Rust references), the same contract as copies to and from user memory.
 
+use core::ops::Range;
 use kernel::{
     new_mutex,
     page::{page_align, Page, PAGE_SHIFT, PAGE_SIZE},
@@ -21,7 +22,10 @@ use kernel::{
     sync::{Arc, Mutex, SetOnce},
 };
 
-use crate::{device::Device, pool::VramCharge};
+use crate::{
+    device::Device,
+    pool::{MemStats, VramCharge},
+};
 
 /// Size of the bounce chunks jobs use to move page contents.
 const CHUNK: usize = 256;
@@ -43,15 +47,15 @@ pub(crate) struct Buffer {
     pages: KVVec<SetOnce<Page>>,
     #[pin]
     alloc_lock: Mutex<()>,
-    _charge: VramCharge,
+    charge: VramCharge,
 }
 
 impl Buffer {
-    /// Allocates a buffer of at least `size` bytes from the pool of `dev`.
+    /// Allocates a buffer of at least `size` bytes from the pool of `dev`, charged to `owner`.
     ///
     /// `EINVAL` if `size` is 0 or overflows when rounded up to pages, `ENOMEM` if the pool cannot
     /// hold it.
-    pub(crate) fn new(dev: &Arc<Device>, size: u64) -> Result<Arc<Self>> {
+    pub(crate) fn new(dev: &Arc<Device>, owner: &Arc<MemStats>, size: u64) -> Result<Arc<Self>> {
         if size == 0 {
             return Err(EINVAL);
         }
@@ -61,7 +65,7 @@ impl Buffer {
             // Larger than any pool can be (see `realgpu_main::MAX_VRAM_MB`).
             return Err(ENOMEM);
         }
-        let charge = VramCharge::new(dev, size as u64)?;
+        let charge = VramCharge::new(dev, owner, size as u64)?;
 
         let npages = size >> PAGE_SHIFT;
         let mut pages = KVVec::with_capacity(npages, GFP_KERNEL)?;
@@ -79,7 +83,7 @@ impl Buffer {
                 size,
                 pages,
                 alloc_lock <- new_mutex!(()),
-                _charge: charge,
+                charge,
             }),
             GFP_KERNEL,
         )
@@ -119,7 +123,9 @@ impl Buffer {
         let page = Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?;
         // By the type invariants nobody else populates a slot while we hold `alloc_lock`, and the
         // slot was empty above, so this succeeds.
-        slot.populate(page);
+        if slot.populate(page) {
+            self.charge.add_resident(PAGE_SIZE as u64);
+        }
         slot.as_ref().ok_or(ENOMEM)
     }
 
@@ -131,10 +137,10 @@ impl Buffer {
         Ok(())
     }
 
-    /// Sets every byte to `value`.
-    pub(crate) fn fill(&self, value: u8) -> Result {
+    /// Sets every byte of the pages `pages` to `value`.
+    pub(crate) fn fill(&self, value: u8, pages: Range<usize>) -> Result {
         let chunk = [value; CHUNK];
-        for index in 0..self.npages() {
+        for index in pages {
             let page = self.page_or_alloc(index)?;
             for offset in (0..PAGE_SIZE).step_by(CHUNK) {
                 // SAFETY: `chunk` is valid for reading `CHUNK` bytes. Kernel-side writers of the
@@ -145,11 +151,12 @@ impl Buffer {
         Ok(())
     }
 
-    /// The sum of all bytes, as a `u64`. Pages never allocated read as zeroes.
-    pub(crate) fn checksum(&self) -> Result<u64> {
+    /// The sum of the bytes of the pages `pages`, as a `u64`. Pages never allocated read as
+    /// zeroes.
+    pub(crate) fn checksum(&self, pages: Range<usize>) -> Result<u64> {
         let mut chunk = [0u8; CHUNK];
         let mut sum = 0u64;
-        for index in 0..self.npages() {
+        for index in pages {
             let Some(page) = self.page(index) else {
                 continue;
             };
@@ -166,13 +173,13 @@ impl Buffer {
         Ok(sum)
     }
 
-    /// Copies the contents of `src`, which must have the same size, into `self`.
-    pub(crate) fn copy_from(&self, src: &Buffer) -> Result {
+    /// Copies the pages `pages` of `src`, which must have the same size, into `self`.
+    pub(crate) fn copy_from(&self, src: &Buffer, pages: Range<usize>) -> Result {
         if src.size != self.size {
             return Err(EINVAL);
         }
         let mut chunk = [0u8; CHUNK];
-        for index in 0..self.npages() {
+        for index in pages {
             let dst_page = self.page_or_alloc(index)?;
             let Some(src_page) = src.page(index) else {
                 // SAFETY: Kernel-side writers of the page are serialised by the engine;

@@ -8,6 +8,7 @@ use kernel::{
     new_mutex, new_poll_condvar,
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
+    seq_file::{seq_print, SeqFile},
     sync::{
         poll::{PollCondVar, PollTable},
         Arc, ArcBorrow, CondVarTimeoutResult, Mutex,
@@ -20,7 +21,8 @@ use crate::{
     buffer::Buffer,
     device::Device,
     events::{EventRing, ResultRing},
-    job::{Job, JobOp},
+    job::{Busy, Job, JobOp},
+    pool::MemStats,
     uapi::{self, Event},
 };
 
@@ -34,6 +36,12 @@ const HANDLE_LIMIT: u32 = 1 << 31;
 /// beyond it waits (interruptibly) for room. Without a bound, busy submitters
 /// could queue without end, and unloading the driver would drain for minutes.
 const RING_SIZE: u64 = 64;
+
+/// The slot of `fence` in a context's job ring.
+fn ring_slot(fence: u64) -> usize {
+    // The remainder is below `RING_SIZE`, so it fits a `usize`.
+    (fence % RING_SIZE) as usize
+}
 
 /// How `WAIT` reached its end without the fence signalling.
 enum WaitEnd {
@@ -59,6 +67,12 @@ struct ContextInner {
     results: ResultRing,
     /// Completion events not read yet.
     events: EventRing,
+    /// The unfinished jobs: fence `f` in `done_fence + 1..=last_fence` is in slot
+    /// `ring_slot(f)` (there are at most `RING_SIZE` of them); the other slots are empty.
+    jobs: KVVec<Option<Arc<Job>>>,
+    /// The node that puts this context on the engine's run list: here while the context has no
+    /// unfinished job, in the run list while it has.
+    run_node: Option<RBTreeNodeReservation<u64, Arc<Context>>>,
 }
 
 /// A GPU context: one open file of the device.
@@ -66,6 +80,11 @@ struct ContextInner {
 pub(crate) struct Context {
     dev: Arc<Device>,
     id: u64,
+    /// The VRAM of the buffers this context allocated, wherever they are held.
+    mem: Arc<MemStats>,
+    /// The engine time of this context's jobs.
+    #[pin]
+    busy: Busy,
     #[pin]
     inner: Mutex<ContextInner>,
     /// Signalled when a fence completes (and so an event is queued).
@@ -84,11 +103,15 @@ impl Context {
             done_fence: 0,
             results: ResultRing::new()?,
             events: EventRing::new()?,
+            jobs: KVVec::from_elem(None, RING_SIZE as usize, GFP_KERNEL)?,
+            run_node: Some(RBTreeNodeReservation::new(GFP_KERNEL)?),
         };
         Arc::pin_init(
             try_pin_init!(Self {
                 dev: dev.clone(),
                 id: dev.alloc_ctx_id(),
+                mem: MemStats::new()?,
+                busy <- Busy::new(),
                 inner <- new_mutex!(inner, "realgpu::Context::inner"),
                 cond <- new_poll_condvar!("realgpu::Context::cond"),
             }),
@@ -106,6 +129,16 @@ impl Context {
         self.id
     }
 
+    /// The VRAM statistics buffers allocated by this context are charged to.
+    pub(crate) fn mem(&self) -> &Arc<MemStats> {
+        &self.mem
+    }
+
+    /// The engine time of this context's jobs.
+    pub(crate) fn busy(&self) -> &Busy {
+        &self.busy
+    }
+
     /// Called when the file is released: drops every handle and cancels queued jobs.
     pub(crate) fn release(&self) {
         let handles = {
@@ -115,11 +148,6 @@ impl Context {
         };
         // Buffers still referenced elsewhere (exports, mappings, jobs) live on.
         drop(handles);
-    }
-
-    /// Whether the file has been released.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.inner.lock().closed
     }
 
     /// Adds a handle for `buf` and returns it.
@@ -154,24 +182,56 @@ impl Context {
     /// Queues a job and returns its fence.
     pub(crate) fn submit(this: ArcBorrow<'_, Self>, op: JobOp, cost_us: u64) -> Result<u64> {
         let mut inner = this.inner.lock();
-        // `complete` notifies `cond` for every job, cancelled ones included.
+        // `retire` notifies `cond` for every job, cancelled ones included.
         while inner.last_fence.saturating_sub(inner.done_fence) >= RING_SIZE {
             if this.cond.wait_interruptible(&mut inner) {
                 return Err(ERESTARTSYS);
             }
         }
         let fence = inner.last_fence.checked_add(1).ok_or(EOVERFLOW)?;
-        let job = Job::new(this.into(), fence, cost_us, op)?;
-        // Queue under the lock so that fences enter the (ordered) engine in fence order.
-        this.dev.engine.enqueue(job)?;
+        let job = Job::new(fence, cost_us, op)?;
+        let idle = inner.done_fence == inner.last_fence;
+        // Fences `done_fence + 1..fence` are fewer than `RING_SIZE`: the slot is free.
+        *inner.jobs.get_mut(ring_slot(fence)).ok_or(EINVAL)? = Some(job);
         inner.last_fence = fence;
+        if idle {
+            // The context had no unfinished job, so its node is here: put it on the run list.
+            if let Some(reservation) = inner.run_node.take() {
+                let node = reservation.into_node(this.id, this.into());
+                if let Some(old) = this.dev.engine.add_runnable(node) {
+                    // Not reached: the context was not on the list. The value dropped is a
+                    // reference to `this`, which the caller still holds.
+                    inner.run_node = Some(old.into_reservation());
+                }
+            }
+        }
         Ok(fence)
     }
 
-    /// Called by the engine when the job of `fence` has finished.
-    pub(crate) fn complete(&self, fence: u64, result: u64) {
+    /// The job the engine runs next for this context, and whether the context is closed (its
+    /// jobs are then cancelled).
+    pub(crate) fn front_job(&self) -> Option<(Arc<Job>, bool)> {
+        let inner = self.inner.lock();
+        if inner.done_fence >= inner.last_fence {
+            return None;
+        }
+        let fence = inner.done_fence.checked_add(1)?;
+        let job = inner.jobs.get(ring_slot(fence))?.clone()?;
+        Some((job, inner.closed))
+    }
+
+    /// Called by the engine when the job of `fence`, the oldest unfinished one, has finished.
+    ///
+    /// The caller holds a reference to the context (the engine's run list may drop its own).
+    pub(crate) fn retire(&self, fence: u64, result: u64) {
         {
             let mut inner = self.inner.lock();
+            // The job's buffer references go before its fence signals: a waiter that then
+            // closes its last handle sees the buffer back in the pool (a real GPU retires a
+            // job's resources before signaling it).
+            if let Some(slot) = inner.jobs.get_mut(ring_slot(fence)) {
+                drop(slot.take());
+            }
             inner.done_fence = inner.done_fence.max(fence);
             inner.results.record(fence, result);
             inner.events.push_back(Event {
@@ -180,8 +240,26 @@ impl Context {
                 fence,
                 result,
             });
+            if inner.done_fence >= inner.last_fence {
+                // Nothing left to run: off the run list. The reference to `self` the node
+                // held is dropped here, under our lock, which is fine as the caller holds
+                // another one.
+                if let Some(node) = self.dev.engine.remove_runnable(self.id) {
+                    inner.run_node = Some(node.into_reservation());
+                }
+            }
         }
         self.cond.notify_all();
+    }
+
+    /// Writes the DRM usage statistics of this context (`drm-usage-stats.rst`) for its fdinfo.
+    pub(crate) fn show_fdinfo(&self, m: &SeqFile) {
+        seq_print!(m, "drm-driver:\trealgpu\n");
+        seq_print!(m, "drm-client-id:\t{}\n", self.id);
+        seq_print!(m, "drm-engine-gfx:\t{} ns\n", self.busy.ns());
+        seq_print!(m, "drm-engine-capacity-gfx:\t1\n");
+        seq_print!(m, "drm-total-vram:\t{} KiB\n", self.mem.total() >> 10);
+        seq_print!(m, "drm-resident-vram:\t{} KiB\n", self.mem.resident() >> 10);
     }
 
     /// Waits for `fence`; see `struct realgpu_wait`. Returns the fence's result.

@@ -23,9 +23,10 @@ pub(crate) struct Device {
 }
 
 impl Device {
-    /// Creates the device with a pool of `vram_bytes`.
-    pub(crate) fn new(vram_bytes: u64) -> Result<Arc<Self>> {
-        let engine = Engine::new()?;
+    /// Creates the device with a pool of `vram_bytes` and an engine that gives contexts turns of
+    /// `slice_ns` (> 0).
+    pub(crate) fn new(vram_bytes: u64, slice_ns: i64) -> Result<Arc<Self>> {
+        let engine = Engine::new(slice_ns)?;
         Ok(Arc::new(
             Self {
                 pool: Pool::new(vram_bytes),

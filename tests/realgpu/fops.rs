@@ -18,6 +18,7 @@ use kernel::{
     mm::virt::VmaNew,
     module::this_module,
     prelude::*,
+    seq_file::SeqFile,
     sync::{aref::ARef, poll::PollTable, Arc, ArcBorrow},
     types::ForeignOwnable,
     uaccess::UserSlice,
@@ -43,6 +44,7 @@ static REALGPU_FOPS: AssertSync<bindings::file_operations> =
         unlocked_ioctl: Some(realgpu_ioctl),
         compat_ioctl: bindings::compat_ptr_ioctl,
         mmap: Some(realgpu_mmap),
+        show_fdinfo: Some(realgpu_show_fdinfo),
         ..pin_init::zeroed()
     });
 
@@ -187,6 +189,20 @@ unsafe extern "C" fn realgpu_mmap(
         Ok(()) => 0,
         Err(err) => err.to_errno(),
     }
+}
+
+/// `show_fdinfo`: the context's DRM usage statistics; see [`Context::show_fdinfo`].
+///
+/// # Safety
+///
+/// `file` must be an open file of [`REALGPU_FOPS`] and `m` the seq file of its fdinfo being
+/// shown.
+unsafe extern "C" fn realgpu_show_fdinfo(m: *mut bindings::seq_file, file: *mut bindings::file) {
+    // SAFETY: The fdinfo reader holds a reference to the file for the duration of the call.
+    let ctx = unsafe { context(file) };
+    // SAFETY: The caller passes a valid seq file that only this thread uses during the call.
+    let m = unsafe { SeqFile::from_raw(m) };
+    ctx.show_fdinfo(m);
 }
 
 /// `release` of export files: drops the buffer reference.

@@ -67,7 +67,7 @@ fn alloc(ctx: &Context, arg: UserPtr) -> Result {
     if req.pad != 0 {
         return Err(EINVAL);
     }
-    let buf = Buffer::new(ctx.dev(), req.size)?;
+    let buf = Buffer::new(ctx.dev(), ctx.mem(), req.size)?;
     req.size = buf.size() as u64;
     req.buf_id = buf.id();
     let handle = ctx.add_handle(buf)?;

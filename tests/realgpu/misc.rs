@@ -27,11 +27,12 @@ unsafe impl Send for RealGpuMisc {}
 unsafe impl Sync for RealGpuMisc {}
 
 impl RealGpuMisc {
-    /// Creates the device with a VRAM pool of `vram_mb` MiB and registers `/dev/realgpu`.
-    pub(crate) fn register(vram_mb: u32) -> impl PinInit<Self, Error> {
+    /// Creates the device with a VRAM pool of `vram_mb` MiB and time slices of `slice_us` µs,
+    /// and registers `/dev/realgpu`.
+    pub(crate) fn register(vram_mb: u32, slice_us: u32) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             // Set before registering: `open` may run as soon as the device is registered.
-            dev: Device::new(u64::from(vram_mb) << 20)?,
+            dev: Device::new(u64::from(vram_mb) << 20, i64::from(slice_us) * 1000)?,
             misc <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
                 let mut raw: bindings::miscdevice = pin_init::zeroed();
                 raw.minor = bindings::MISC_DYNAMIC_MINOR as c_int;

@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -594,51 +595,91 @@ static double mono(void)
 	return t.tv_sec + t.tv_nsec / 1e9;
 }
 
+/*
+ * No declared cost is trusted: a tenant pays the device time the driver
+ * measured (its fdinfo), and time beyond its share is a debt paid by
+ * waiting. At 10% (10 ms per 100 ms period), a job that ran 100 ms leaves a
+ * debt of about 90 ms: the next submission gets EAGAIN with O_NONBLOCK, and
+ * waits about 9 periods without it. The job declares cost 0 and is a FILL,
+ * whose engine time is the pages it really writes, to show that declared
+ * costs do not matter either way.
+ */
 static int body_compute_nonblock(void *arg)
 {
-	int fd = open(proxy, O_RDWR | O_NONBLOCK);
-	struct realgpu_submit s = { .op = REALGPU_OP_NOP, .cost_us = 10000 };
-	int admitted = 0, refused = 0;
-	double t0 = mono(), periods;
+	int fd = open(proxy, O_RDWR);
+	struct realgpu_submit s = { .op = REALGPU_OP_NOP, .cost_us = 100000 };
+	struct realgpu_wait w = { .timeout_ns = -1 };
+	double t0, waited;
 
 	(void)arg;
 	CHILD_EXPECT(fd >= 0);
-	/* 10% of 100 ms = 10 ms: one 10 ms job per period, EAGAIN for the rest. */
-	for (int i = 0; i < 20; i++) {
-		if (ioctl(fd, REALGPU_IOCTL_SUBMIT, &s) == 0) {
-			admitted++;
-		} else {
-			CHILD_EXPECT(errno == EAGAIN);
-			refused++;
-		}
-	}
-	periods = (mono() - t0) / 0.1;
-	printf("# 20 submits in %.1f periods: %d admitted, %d EAGAIN\n", periods, admitted, refused);
-	CHILD_EXPECT(refused > 0);
-	CHILD_EXPECT(admitted <= 2 + (int)periods);	/* one per period it spanned */
+	/* No debt yet: admitted. It runs 100 ms on the device. */
+	CHILD_EXPECT(ioctl(fd, REALGPU_IOCTL_SUBMIT, &s) == 0);
+	w.fence = s.fence;
+	CHILD_EXPECT(ioctl(fd, REALGPU_IOCTL_WAIT, &w) == 0);
+	s = (struct realgpu_submit){ .op = REALGPU_OP_NOP, .cost_us = 0 };
+	CHILD_EXPECT(fcntl(fd, F_SETFL, O_NONBLOCK) == 0);
+	CHILD_EXPECT(ioctl(fd, REALGPU_IOCTL_SUBMIT, &s) == -1 && errno == EAGAIN);
+	CHILD_EXPECT(fcntl(fd, F_SETFL, 0) == 0);
+	t0 = mono();
+	CHILD_EXPECT(ioctl(fd, REALGPU_IOCTL_SUBMIT, &s) == 0);
+	waited = mono() - t0;
+	printf("# a 100 ms job at a 10%% share: the next submission waited %.2f s\n", waited);
+	fflush(stdout);
+	CHILD_EXPECT(waited > 0.5 && waited < 2.0);
 	return 0;
 }
 
+/* drm-engine-gfx of a file in the caller's fdinfo, ns; 0 if absent. */
+static uint64_t engine_ns_of(int fd)
+{
+	char path[64], line[256];
+	uint64_t ns = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "drm-engine-gfx: %" SCNu64 " ns", &ns) == 1)
+			break;
+	fclose(f);
+	return ns;
+}
+
+/* What body_busy is given and reports back (in memory shared with the parent). */
+struct busy {
+	double secs;
+	uint32_t op;		/* REALGPU_OP_* of its jobs */
+	uint64_t cost_us;	/* what each job declares */
+	uint64_t engine_ns;	/* out: the device's own busy time of its file */
+};
+
 /*
- * Keeps the GPU busy: 8 jobs of 10 ms in flight, for @arg seconds. 10 ms
- * divides both budgets (70 and 30 ms per period) and keeps the submission
- * rate low, so a slow guest still saturates the device.
+ * Keeps the GPU busy: 8 jobs in flight, for b->secs seconds, then reports
+ * the device's own busy time of its file (fdinfo).
  */
 static int body_busy(void *arg)
 {
+	struct busy *b = arg;
 	int fd = open(proxy, O_RDWR);
 	struct timespec t0, t;
-	double secs = *(double *)arg;
 	uint64_t fences[8] = { 0 };
 	unsigned n = 0;
+	struct realgpu_alloc a = { .size = 64 * PAGE };
 
 	if (fd < 0)
 		return 1;
+	if (b->op != REALGPU_OP_NOP && ioctl(fd, REALGPU_IOCTL_ALLOC, &a))
+		return 1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
-		struct realgpu_submit s = { .op = REALGPU_OP_NOP, .cost_us = 10000 };
+		struct realgpu_submit s = { .op = b->op, .cost_us = b->cost_us };
 		struct realgpu_wait w = { .timeout_ns = -1 };
 
+		if (b->op != REALGPU_OP_NOP)
+			s.dst = a.handle;
 		if (fences[n % 8]) {
 			w.fence = fences[n % 8];
 			ioctl(fd, REALGPU_IOCTL_WAIT, &w);
@@ -647,7 +688,14 @@ static int body_busy(void *arg)
 			return 1;
 		fences[n++ % 8] = s.fence;
 		clock_gettime(CLOCK_MONOTONIC, &t);
-	} while (t.tv_sec - t0.tv_sec + (t.tv_nsec - t0.tv_nsec) / 1e9 < secs);
+	} while (t.tv_sec - t0.tv_sec + (t.tv_nsec - t0.tv_nsec) / 1e9 < b->secs);
+	for (unsigned i = 0; i < 8; i++) {
+		struct realgpu_wait w = { .fence = fences[i], .timeout_ns = -1 };
+
+		if (fences[i])
+			ioctl(fd, REALGPU_IOCTL_WAIT, &w);
+	}
+	b->engine_ns = engine_ns_of(fd);
 	return 0;
 }
 
@@ -834,30 +882,53 @@ static int test_compute_nonblock(void)
 	return ktap_verdict();
 }
 
-static int test_compute_share(void)
+/*
+ * Two busy tenants at 70/30, judged by the device's own per-context busy
+ * time: @liar declares cost 0 for FILL jobs that really occupy the engine
+ * (the attack on a declared-cost scheme).
+ */
+static int compute_share(int liar)
 {
 	struct tenant a, b;
-	struct mockgpu_usage ua, ub;
-	double secs = 4.0, share;
+	struct busy *busy = mmap(NULL, 2 * sizeof(*busy), PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	double share;
 
 	TEST_BEGIN();
-	EXPECT_OK(tenant_start(&a, body_busy, &secs));
-	EXPECT_OK(tenant_start(&b, body_busy, &secs));
+	if (busy == MAP_FAILED)
+		return 0;
+	busy[0] = (struct busy){ .secs = 4.0, .op = REALGPU_OP_NOP, .cost_us = 10000 };
+	busy[1] = busy[0];
+	if (liar)
+		busy[1] = (struct busy){ .secs = 4.0, .op = REALGPU_OP_FILL, .cost_us = 0 };
+	EXPECT_OK(tenant_start(&a, body_busy, &busy[0]));
+	EXPECT_OK(tenant_start(&b, body_busy, &busy[1]));
 	EXPECT_OK(set_limits(a.pidns, MOCKGPU_UNLIMITED, MOCKGPU_UNLIMITED, 70));
 	EXPECT_OK(set_limits(b.pidns, MOCKGPU_UNLIMITED, MOCKGPU_UNLIMITED, 30));
 	tenant_go(&a);
 	tenant_go(&b);
 	EXPECT_EQ(tenant_wait(&a), 0);
 	EXPECT_EQ(tenant_wait(&b), 0);
-	EXPECT_OK(usage_of(a.pidns, &ua));
-	EXPECT_OK(usage_of(b.pidns, &ub));
-	share = 100.0 * ua.compute_used_us / (double)(ua.compute_used_us + ub.compute_used_us);
-	ktap_diag("compute admitted: A %llu us, B %llu us: A's share %.1f%% (target 70%%)",
-		  (unsigned long long)ua.compute_used_us, (unsigned long long)ub.compute_used_us, share);
-	EXPECT(share > 65.0 && share < 75.0);
+	share = 100.0 * busy[0].engine_ns / (double)(busy[0].engine_ns + busy[1].engine_ns);
+	ktap_diag("device busy time (fdinfo): A %.3f s, B %.3f s%s: A's share %.1f%% (target 70%%)",
+		  busy[0].engine_ns / 1e9, busy[1].engine_ns / 1e9,
+		  liar ? " (B: FILL jobs declaring cost 0)" : "", share);
+	EXPECT(busy[0].engine_ns > 0 && busy[1].engine_ns > 0);
+	EXPECT(share > 67.0 && share < 73.0);
 	clear_limits(a.pidns);
 	clear_limits(b.pidns);
+	munmap(busy, 2 * sizeof(*busy));
 	return ktap_verdict();
+}
+
+static int test_compute_share(void)
+{
+	return compute_share(0);
+}
+
+static int test_compute_share_liar(void)
+{
+	return compute_share(1);
 }
 
 static int test_control_malformed(void)
@@ -1035,7 +1106,7 @@ int main(int argc, char **argv)
 	target = strrchr(proxy, '/') + 1;
 	own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 	real_fd = open_real();
-	ktap_header(14);
+	ktap_header(15);
 	if (real_fd < 0)
 		ktap_diag("cannot open the real node: %s", strerror(errno));
 	ktap_result(test_boundary(), "memory limit N: N fits, N+1 refused (EDQUOT), fits again after free");
@@ -1047,8 +1118,9 @@ int main(int argc, char **argv)
 	ktap_result(test_isolation(), "two tenants are isolated from each other");
 	ktap_result(test_shared(), "a buffer shared by export/import is charged once");
 	ktap_result(test_files(), "open files limit: EMFILE past it, dup shares the charge");
-	ktap_result(test_compute_nonblock(), "over the compute budget: EAGAIN with O_NONBLOCK");
-	ktap_result(test_compute_share(), "two busy tenants at 70/30 get 70/30 of compute");
+	ktap_result(test_compute_nonblock(), "measured device time beyond the share is a debt: EAGAIN with O_NONBLOCK, else a wait");
+	ktap_result(test_compute_share(), "two busy tenants at 70/30 get 70/30 of the device's busy time (within 3 points)");
+	ktap_result(test_compute_share_liar(), "70/30 also when one tenant runs FILL jobs declaring cost 0");
 	ktap_result(test_control_malformed(), "malformed control requests are refused and change nothing");
 	ktap_result(test_allowlist(), "an ioctl allowlist: others get EPERM and are counted");
 	ktap_result(test_eperm(), "without CAP_SYS_ADMIN in the initial namespace: EPERM on every change");

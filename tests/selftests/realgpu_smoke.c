@@ -10,7 +10,9 @@
  * Runs against realgpu.ko directly, or against anything that claims to
  * implement the same ABI (mockgpu). Every ioctl, mmap with lazily faulted
  * pages, jobs, fences, events, export/import and peer attachment are
- * exercised, with their error paths. The last test checks that the VRAM pool
+ * exercised, with their error paths, and the DRM usage statistics of each
+ * file's fdinfo (engine time, VRAM) and the engine's time-slicing between
+ * contexts. The last test checks that the VRAM pool
  * is empty once everything is closed, so nothing else may use the device
  * while this runs.
  *
@@ -972,6 +974,324 @@ static int test_close_with_pending_jobs(void)
 	return ktap_verdict();
 }
 
+/* ---- fdinfo: DRM usage statistics (drm-usage-stats.rst) ---------------- */
+
+/* A test returns this when the device has nothing to test (a KTAP SKIP). */
+#define TEST_SKIP (-1)
+
+/*
+ * Reads the unsigned number of @key ("drm-engine-gfx") from the fdinfo of
+ * @fd; an optional @unit ("ns", "KiB") must follow it. 0 if found.
+ */
+static int fdinfo_u64(int fd, const char *key, const char *unit,
+		      unsigned long long *out)
+{
+	char path[64], buf[4096], *line, *end;
+	size_t klen = strlen(key);
+	ssize_t len;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return -1;
+	len = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (len <= 0)
+		return -1;
+	buf[len] = 0;
+	for (line = buf; line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+		if (strncmp(line, key, klen) || line[klen] != ':')
+			continue;
+		errno = 0;
+		*out = strtoull(line + klen + 1, &end, 10);
+		if (errno || end == line + klen + 1)
+			return -1;
+		while (*end == ' ' || *end == '\t')
+			end++;
+		if (unit && (strncmp(end, unit, strlen(unit)) ||
+			     (end[strlen(unit)] != '\n' && end[strlen(unit)] != 0)))
+			return -1;
+		return 0;
+	}
+	return -1;
+}
+
+/* The engine time of @fd's context, ns; ~0 if it reports none. */
+static unsigned long long engine_ns(int fd)
+{
+	unsigned long long ns;
+
+	return fdinfo_u64(fd, "drm-engine-gfx", "ns", &ns) ? ~0ULL : ns;
+}
+
+/* The VRAM of @fd's context by fdinfo key @key ("drm-total-vram"), KiB. */
+static unsigned long long vram_kib(int fd, const char *key)
+{
+	unsigned long long kib;
+
+	return fdinfo_u64(fd, key, "KiB", &kib) ? ~0ULL : kib;
+}
+
+/* Whether @fd reports DRM usage statistics (a proxy might not forward them). */
+static int has_usage_stats(int fd)
+{
+	if (engine_ns(fd) != ~0ULL)
+		return 1;
+	ktap_diag("%s: no drm-engine-gfx in fdinfo", dev_path);
+	return 0;
+}
+
+/* Runs a job of @op with @cost_us and waits for it; its engine time in ns. */
+static long long job_engine_ns(int fd, __u32 op, __u32 src, __u32 dst,
+			       __u64 cost_us)
+{
+	unsigned long long before = engine_ns(fd), after;
+	__u64 value = op == REALGPU_OP_FILL ? 0x3c : 0;
+	__u64 fence = submit(fd, op, src, dst, value, cost_us);
+
+	if (!fence || wait_fence(fd, fence, -1, NULL))
+		return -1;
+	after = engine_ns(fd);
+	if (before == ~0ULL || after == ~0ULL || after < before)
+		return -1;
+	return after - before;
+}
+
+/* Expects @ns to be the engine time of a job of cost @us: at least it, little more. */
+#define EXPECT_JOB_NS(ns, us)						\
+	do {								\
+		long long _ns = (ns), _min = (us) * 1000LL;		\
+		ktap_diag("%s: %lld ns for cost %d us", #ns, _ns, (int)(us)); \
+		EXPECT(_ns >= _min);					\
+		EXPECT(_ns <= _min + _min / 5 + 20000000LL);		\
+	} while (0)
+
+static int test_fdinfo_keys(void)
+{
+	struct realgpu_info info;
+	unsigned long long v;
+	int fd = dev_open();
+
+	TEST_BEGIN();
+	if (fd < 0)
+		return 0;
+	if (!has_usage_stats(fd)) {
+		close(fd);
+		return proxied() ? TEST_SKIP : 0;
+	}
+	EXPECT_OK(get_info(fd, &info));
+	/* drm-driver is a string: check it by hand */
+	{
+		char path[64], buf[4096];
+		ssize_t len;
+		int f;
+
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+		f = open(path, O_RDONLY);
+		len = f < 0 ? -1 : read(f, buf, sizeof(buf) - 1);
+		if (f >= 0)
+			close(f);
+		EXPECT(len > 0);
+		if (len > 0) {
+			buf[len] = 0;
+			EXPECT(strstr(buf, "\ndrm-driver:\trealgpu\n") != NULL);
+		}
+	}
+	EXPECT_OK(fdinfo_u64(fd, "drm-client-id", NULL, &v));
+	EXPECT_EQ(v, info.ctx_id);
+	EXPECT_EQ(engine_ns(fd), 0);
+	EXPECT_OK(fdinfo_u64(fd, "drm-engine-capacity-gfx", NULL, &v));
+	EXPECT_EQ(v, 1);
+	EXPECT_EQ(vram_kib(fd, "drm-total-vram"), 0);
+	EXPECT_EQ(vram_kib(fd, "drm-resident-vram"), 0);
+	close(fd);
+	return ktap_verdict();
+}
+
+static int test_fdinfo_vram(void)
+{
+	struct realgpu_alloc a, b;
+	__u64 fence;
+	unsigned char *p;
+	int fd = dev_open(), other = dev_open();
+
+	TEST_BEGIN();
+	if (fd < 0 || other < 0)
+		return 0;
+	if (!has_usage_stats(fd)) {
+		close(fd);
+		close(other);
+		return proxied() ? TEST_SKIP : 0;
+	}
+	EXPECT(alloc_buf(fd, 1 * MiB, &a) != 0);
+	EXPECT(alloc_buf(fd, 64 * 1024, &b) != 0);
+	/* charged at ALLOC, resident as pages appear */
+	EXPECT_EQ(vram_kib(fd, "drm-total-vram"), 1024 + 64);
+	EXPECT_EQ(vram_kib(fd, "drm-resident-vram"), 0);
+	p = map_buf(fd, b.mmap_offset, 64 * 1024, PROT_READ | PROT_WRITE, MAP_SHARED);
+	EXPECT(p != MAP_FAILED);
+	if (p != MAP_FAILED) {
+		p[0] = 1;
+		p[4 * page_size] = 1;
+		EXPECT_EQ(vram_kib(fd, "drm-resident-vram"), 2 * page_size / 1024);
+		munmap(p, 64 * 1024);
+	}
+	/* FILL allocates its pages at SUBMIT; a freed buffer stays while the job holds it */
+	fence = submit(fd, REALGPU_OP_FILL, 0, a.handle, 1, 200000);
+	EXPECT(fence != 0);
+	EXPECT_EQ(vram_kib(fd, "drm-resident-vram"), 1024 + 2 * page_size / 1024);
+	EXPECT_OK(free_buf(fd, a.handle));
+	EXPECT_EQ(vram_kib(fd, "drm-total-vram"), 1024 + 64);
+	EXPECT_OK(wait_fence(fd, fence, -1, NULL));
+	EXPECT_EQ(vram_kib(fd, "drm-total-vram"), 64);
+	EXPECT_EQ(vram_kib(fd, "drm-resident-vram"), 2 * page_size / 1024);
+	/* another context's memory is its own */
+	EXPECT_EQ(vram_kib(other, "drm-total-vram"), 0);
+	EXPECT_OK(free_buf(fd, b.handle));
+	EXPECT_EQ(vram_kib(fd, "drm-total-vram"), 0);
+	close(other);
+	close(fd);
+	return ktap_verdict();
+}
+
+static int test_fdinfo_engine_time(void)
+{
+	struct realgpu_alloc a, b;
+	unsigned long long t0, t1, prev;
+	double w0, w1;
+	long long ns;
+	__u64 fence;
+	int fd = dev_open(), i, ok = 1;
+
+	TEST_BEGIN();
+	if (fd < 0)
+		return 0;
+	if (!has_usage_stats(fd)) {
+		close(fd);
+		return proxied() ? TEST_SKIP : 0;
+	}
+	EXPECT(alloc_buf(fd, 64 * page_size, &a) != 0);
+	EXPECT(alloc_buf(fd, 64 * page_size, &b) != 0);
+	EXPECT_JOB_NS(job_engine_ns(fd, REALGPU_OP_NOP, 0, 0, 50000), 50000);
+	EXPECT_JOB_NS(job_engine_ns(fd, REALGPU_OP_FILL, 0, a.handle, 30000), 30000);
+	EXPECT_JOB_NS(job_engine_ns(fd, REALGPU_OP_COPY, a.handle, b.handle, 20000), 20000);
+	EXPECT_JOB_NS(job_engine_ns(fd, REALGPU_OP_CHECKSUM, b.handle, 0, 10000), 10000);
+	/* work without a declared cost is still engine time */
+	ns = job_engine_ns(fd, REALGPU_OP_FILL, 0, a.handle, 0);
+	ktap_diag("FILL of 64 pages, cost 0: %lld ns", ns);
+	EXPECT(ns > 0);
+	ns = job_engine_ns(fd, REALGPU_OP_COPY, a.handle, b.handle, 0);
+	ktap_diag("COPY of 64 pages, cost 0: %lld ns", ns);
+	EXPECT(ns > 0);
+	EXPECT_EQ(checksum(fd, b.handle), 64 * page_size * 0x3c);
+
+	/* a running job counts as it runs, never more than the wall time, never backwards */
+	t0 = engine_ns(fd);
+	w0 = now_s();
+	fence = submit(fd, REALGPU_OP_NOP, 0, 0, 0, 300000);
+	EXPECT(fence != 0);
+	usleep(150000);
+	t1 = engine_ns(fd);
+	w1 = now_s();
+	ktap_diag("after %.0f ms of a 300 ms job: %llu ns", (w1 - w0) * 1e3, t1 - t0);
+	EXPECT(t1 > t0);
+	EXPECT(t1 - t0 <= (w1 - w0) * 1e9 + 1e6);
+	prev = t1;
+	for (i = 0; i < 50; i++) {
+		unsigned long long t = engine_ns(fd);
+
+		ok &= t >= prev;
+		prev = t;
+		usleep(5000);
+	}
+	EXPECT(ok);
+	EXPECT_OK(wait_fence(fd, fence, -1, NULL));
+	EXPECT_JOB_NS(engine_ns(fd) - t0, 300000);
+	close(fd);
+	return ktap_verdict();
+}
+
+static int test_fdinfo_per_context(void)
+{
+	unsigned long long a0, b0, a1, b1;
+	__u64 fa_fence, fb_fence;
+	int fa = dev_open(), fb = dev_open();
+
+	TEST_BEGIN();
+	if (fa < 0 || fb < 0)
+		return 0;
+	if (!has_usage_stats(fa)) {
+		close(fa);
+		close(fb);
+		return proxied() ? TEST_SKIP : 0;
+	}
+	a0 = engine_ns(fa);
+	b0 = engine_ns(fb);
+	fa_fence = submit(fa, REALGPU_OP_NOP, 0, 0, 0, 100000);
+	fb_fence = submit(fb, REALGPU_OP_NOP, 0, 0, 0, 30000);
+	EXPECT(fa_fence && fb_fence);
+	EXPECT_OK(wait_fence(fa, fa_fence, -1, NULL));
+	EXPECT_OK(wait_fence(fb, fb_fence, -1, NULL));
+	a1 = engine_ns(fa);
+	b1 = engine_ns(fb);
+	EXPECT_JOB_NS(a1 - a0, 100000);
+	EXPECT_JOB_NS(b1 - b0, 30000);
+	close(fa);
+	close(fb);
+	return ktap_verdict();
+}
+
+/*
+ * The engine time-slices: while one context runs a 1 s job, another's short
+ * jobs start within about a slice (10 ms by default), not after the second.
+ */
+static int test_time_slicing(void)
+{
+	unsigned long long a0, b0, a1, b1;
+	double w0, worst = 0, sum = 0;
+	__u64 long_fence;
+	int fa = dev_open(), fb = dev_open(), i, n = 10;
+
+	TEST_BEGIN();
+	if (fa < 0 || fb < 0)
+		return 0;
+	a0 = engine_ns(fa);
+	b0 = engine_ns(fb);
+	w0 = now_s();
+	long_fence = submit(fa, REALGPU_OP_NOP, 0, 0, 0, 1000000);
+	EXPECT(long_fence != 0);
+	usleep(20000);
+	for (i = 0; i < n; i++) {
+		double t = now_s(), lat;
+		__u64 f = submit(fb, REALGPU_OP_NOP, 0, 0, 0, 1000);
+
+		EXPECT(f != 0);
+		EXPECT_OK(wait_fence(fb, f, -1, NULL));
+		lat = now_s() - t;
+		sum += lat;
+		if (lat > worst)
+			worst = lat;
+	}
+	ktap_diag("1 ms jobs beside a 1 s job: mean %.1f ms, worst %.1f ms",
+		  sum / n * 1e3, worst * 1e3);
+	/* one slice + the job, with room for a slow (emulated) machine */
+	EXPECT(worst < 0.1);
+	/* the long job is still running: the short ones did not wait for it */
+	EXPECT_ERRNO(wait_fence(fa, long_fence, 0, NULL), EAGAIN);
+	EXPECT_OK(wait_fence(fa, long_fence, -1, NULL));
+	ktap_diag("1 s job done after %.0f ms", (now_s() - w0) * 1e3);
+	if (has_usage_stats(fa)) {
+		a1 = engine_ns(fa);
+		b1 = engine_ns(fb);
+		EXPECT_JOB_NS(a1 - a0, 1000000);
+		EXPECT_JOB_NS(b1 - b0, n * 1000);
+	}
+	close(fa);
+	close(fb);
+	return ktap_verdict();
+}
+
 static int test_alloc_until_enomem(void)
 {
 	enum { MAX_BUFS = 4096 };
@@ -1053,6 +1373,11 @@ static const struct test tests[] = {
 	{ "unknown_ioctl", test_unknown_ioctl },
 	{ "close_with_pending_jobs", test_close_with_pending_jobs },
 	{ "ring_bound", test_ring_bound },
+	{ "fdinfo_keys", test_fdinfo_keys },
+	{ "fdinfo_vram", test_fdinfo_vram },
+	{ "fdinfo_engine_time", test_fdinfo_engine_time },
+	{ "fdinfo_per_context", test_fdinfo_per_context },
+	{ "time_slicing", test_time_slicing },
 	{ "alloc_until_enomem", test_alloc_until_enomem },
 	{ "all_freed", test_all_freed },
 };
@@ -1092,7 +1417,13 @@ int main(int argc, char **argv)
 		return ktap_finish() ? 1 : 4; /* 4: KSFT_SKIP */
 	}
 	close(fd);
-	for (i = 0; i < n; i++)
-		ktap_result(tests[i].fn(), "%s", tests[i].name);
+	for (i = 0; i < n; i++) {
+		int verdict = tests[i].fn();
+
+		if (verdict == TEST_SKIP)
+			ktap_skip(tests[i].name, "no DRM usage statistics in fdinfo");
+		else
+			ktap_result(verdict, "%s", tests[i].name);
+	}
 	return ktap_finish();
 }

@@ -15,6 +15,8 @@ pub mod allow;
 pub mod backend;
 #[path = "../../../mockgpu/policy/decode.rs"]
 pub mod decode;
+#[path = "../../../mockgpu/policy/fdinfo.rs"]
+pub mod fdinfo;
 #[path = "../../../mockgpu/policy/quota.rs"]
 pub mod quota;
 

@@ -125,3 +125,45 @@ fn a_refused_job_is_refunded() {
     assert_eq!(b.try_take(3, 10_000), Admit::Now);
     assert!(matches!(b.try_take(4, 1), Admit::RetryAt(_)));
 }
+
+#[test]
+fn measured_time_beyond_the_share_is_a_debt() {
+    // 10 ms per 100 ms period; nothing measured yet.
+    let b = Budget::new(10, 100_000);
+    assert_eq!(b.admit_measured(0), Admit::Now);
+    // The device ran 100 ms for the tenant: 90 ms of debt.
+    b.charge_used(100_000, 100_000);
+    assert_eq!(b.used_total(), 100_000);
+    match b.admit_measured(100_000) {
+        // The debt is repaid 10 ms per period: 10 periods until positive.
+        Admit::RetryAt(at) => assert_eq!(at, 100_000 + 10 * 100_000),
+        Admit::Now => panic!("admitted in debt"),
+    }
+    assert!(matches!(b.admit_measured(1_000_000), Admit::RetryAt(_)));
+    assert_eq!(b.admit_measured(1_100_000), Admit::Now);
+}
+
+#[test]
+fn measured_time_within_the_share_is_admitted() {
+    let b = Budget::new(30, 100_000);
+    for period in 0..50u64 {
+        let now = period * 100_000;
+        assert_eq!(b.admit_measured(now), Admit::Now);
+        b.charge_used(now, 29_000);
+    }
+    assert_eq!(b.used_total(), 50 * 29_000);
+}
+
+#[test]
+fn measured_charges_saturate_and_unlimited_is_never_refused() {
+    let b = Budget::new(100, 100_000);
+    b.charge_used(0, u64::MAX);
+    assert_eq!(b.admit_measured(0), Admit::Now);
+    let b = Budget::new(1, 100_000);
+    b.charge_used(0, u64::MAX);
+    b.charge_used(0, u64::MAX);
+    match b.admit_measured(0) {
+        Admit::RetryAt(at) => assert!(at > 0),
+        Admit::Now => panic!("admitted in debt"),
+    }
+}
