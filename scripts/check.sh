@@ -47,7 +47,8 @@ fi
 # Guest: every suite in one boot of the debug kernel.
 log "guest tests (debug kernel under QEMU)"
 out="$MOCKGPU_TOP/build/vm/check"
-scripts/vm.sh --kdir "$kdir" --run tests/guest/run-all.sh --out "$out"
+# Every suite in one boot: about 10 min on an idle 2-core machine (TCG, KASAN).
+scripts/vm.sh --kdir "$kdir" --run tests/guest/run-all.sh --out "$out" --timeout 2700
 vm_status=$?
 gp=$(grep -cE '^    ok [0-9]+ ' "$out/tests.txt" 2>/dev/null)
 gs=$(grep -cE '^    ok [0-9]+ .*# SKIP' "$out/tests.txt" 2>/dev/null)
