@@ -34,6 +34,11 @@ declare -A PKG_FILE=(
   [crun]=/usr/bin/crun
   # `make check` builds mockgpu through DKMS (scripts/dkms-check.sh).
   [dkms]=/usr/sbin/dkms
+  # GPU discovery through a proxy (tests/guest/discovery.sh): Debian's
+  # drmdevice, and libdrm to link tests/discover/drm_discover.c against;
+  # scripts/vm.sh copies both, with their shared libraries, into the guest.
+  [libdrm-tests]=/usr/bin/drmdevice
+  [libdrm-dev]=/usr/include/xf86drm.h
 )
 BACKPORTS_TRIXIE=(linux-source-7.3)
 QEMU_PKGS=(qemu-system-x86 qemu-system-common qemu-system-data seabios)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds what runs in the guest: the C test programs (static, against the
-# kernel's and the project's uapi headers) and the Rust tools (static-pie).
+# kernel's and the project's uapi headers; drm_discover dynamic, against
+# libdrm) and the Rust tools (static-pie).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 LOG_TAG=guest-progs
@@ -25,6 +26,14 @@ if [ ! -e "$bin/bench" ] || [ -n "$(find "$b" "$MOCKGPU_TOP/uapi" -newer "$bin/b
   gcc -shared -fPIC "${cflags[@]}" -o "$bin/libgpu_preload.so" "$b/gpu_preload.c" -ldl
   gcc -static "${cflags[@]}" -I/usr/include/fuse3 -o "$bin/cuse_realgpu" "$b/cuse_realgpu.c" \
     -lfuse3 -ldl 2>&1 | { grep -v -e 'dlopen' -e 'fuse_get_module' || true; }
+fi
+# GPU discovery (tests/guest/discovery.sh): linked dynamically against the
+# distribution's libdrm (scripts/deps.sh installs libdrm-dev), which
+# scripts/vm.sh copies into the guest with the program's other libraries.
+d="$MOCKGPU_TOP/tests/discover/drm_discover.c"
+if [ ! -e "$bin/drm_discover" ] || [ "$d" -nt "$bin/drm_discover" ]; then
+  # shellcheck disable=SC2046 # pkg-config prints words to split
+  gcc -O2 -g -Wall -Wextra -o "$bin/drm_discover" "$d" $(pkg-config --cflags --libs libdrm)
 fi
 (cd "$MOCKGPU_TOP/userspace-tools" &&
   RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release \

@@ -13,7 +13,11 @@
 #
 # In the guest: modules in /mockgpu/modules, programs and tools on PATH
 # (/mockgpu/bin), FILES in /files (the working directory), debugfs, configfs
-# and cgroup2 mounted. The script's output is streamed to the host.
+# and cgroup2 mounted, a virtio-gpu PCI device (its driver not loaded). The
+# script's output is streamed to the host.
+#
+# MOCKGPU_MODULES_DIR=DIR takes the project's modules from DIR instead of
+# build/modules/<kernel dir name>.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 LOG_TAG=vm
@@ -42,33 +46,61 @@ root="$out/root"
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,files,mockgpu/modules,mockgpu/bin,mockgpu/tests}
 cp /bin/busybox "$root/bin/busybox"
 # glibc's loader and libc, for the dynamically linked programs (the bench's
-# LD_PRELOAD row); everything else is static.
+# LD_PRELOAD row, crun, drmdevice, drm_discover); everything else is static.
 mkdir -p "$root/lib64" "$root/lib/x86_64-linux-gnu"
 cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
 cp -L /lib/x86_64-linux-gnu/libc.so.6 "$root/lib/x86_64-linux-gnu/"
-# crun (tests/guest/crun.sh), an OCI runtime, with exactly the shared libraries
-# it links (ldd: libsystemd, libseccomp, libcap, libyajl and theirs), each at
-# its own path, as the loader expects. scripts/deps.sh installs it.
-if [ -x /usr/bin/crun ]; then
-  mkdir -p "$root/usr/bin"
-  cp -L /usr/bin/crun "$root/usr/bin/crun"
-  for lib in $(ldd /usr/bin/crun | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
+# bundle_libs FILE: copy the shared libraries FILE links (ldd), each at its
+# own path, as the loader expects; nothing for a static program.
+bundle_libs() {
+  local lib
+  for lib in $(ldd "$1" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
     mkdir -p "$root$(dirname "$lib")"
     cp -L "$lib" "$root$lib"
   done
-else
-  log "no /usr/bin/crun (scripts/deps.sh installs it): the guest has no OCI runtime"
-fi
+}
+# Distribution programs the guest tests run, at their own paths, with their
+# libraries (scripts/deps.sh installs them): crun, an OCI runtime
+# (tests/guest/crun.sh: libsystemd, libseccomp, libcap, libyajl and theirs),
+# and libdrm's drmdevice (tests/guest/discovery.sh: libdrm).
+for prog in /usr/bin/crun /usr/bin/drmdevice; do
+  if [ -x "$prog" ]; then
+    mkdir -p "$root$(dirname "$prog")"
+    cp -L "$prog" "$root$prog"
+    bundle_libs "$prog"
+  else
+    log "no $prog (scripts/deps.sh installs it): the guest runs without it"
+  fi
+done
 for applet in $(/bin/busybox --list); do
   [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 done
-# The project's modules, plus the DRM modules vgem needs.
-cp "$MOCKGPU_TOP/build/modules/$(basename "$kdir")"/*.ko "$root/mockgpu/modules/" 2>/dev/null || true
-for m in drm_shmem_helper vgem; do
-  f=$(find "$kdir" -name "$m.ko" -print -quit)
-  [ -n "$f" ] && cp "$f" "$root/mockgpu/modules/"
+# The project's modules (MOCKGPU_MODULES_DIR overrides where they come from,
+# e.g. to run the tests against another build), plus the kernel's DRM drivers
+# vgem and virtio-gpu (-device virtio-gpu-pci below) and every module they
+# depend on (modinfo). The drivers are not loaded unless a test loads them,
+# so vgem is card0 for every suite but tests/guest/discovery.sh.
+modules_dir=${MOCKGPU_MODULES_DIR:-$MOCKGPU_TOP/build/modules/$(basename "$kdir")}
+cp "$modules_dir"/*.ko "$root/mockgpu/modules/" 2>/dev/null || true
+declare -A kmod_file=()
+while read -r f; do
+  b=$(basename "$f" .ko)
+  kmod_file[${b//-/_}]=$f
+done < <(find "$kdir" -name '*.ko')
+want=(vgem virtio_gpu)
+while [ ${#want[@]} -gt 0 ]; do
+  m=${want[0]}; want=("${want[@]:1}")
+  f=${kmod_file[$m]:-}
+  { [ -n "$f" ] && [ ! -e "$root/mockgpu/modules/$(basename "$f")" ]; } || continue
+  cp "$f" "$root/mockgpu/modules/"
+  deps=$(modinfo -F depends "$f")
+  [ -n "$deps" ] && want+=(${deps//,/ })
 done
 cp -r "$MOCKGPU_TOP"/build/guest/bin/. "$root/mockgpu/bin/" 2>/dev/null || true
+# The guest programs linked dynamically (drm_discover: libdrm).
+for f in "$root"/mockgpu/bin/*; do
+  [ -f "$f" ] && [ -x "$f" ] && bundle_libs "$f"
+done
 cp -r "$MOCKGPU_TOP"/tests/guest/. "$root/mockgpu/tests/"
 [ -n "$files" ] && cp -r "$files"/. "$root/files/"
 cp "$run" "$root/run.sh"
@@ -110,6 +142,7 @@ set +e
 timeout -k 10 "$timeout" qemu-system-x86_64 "${accel[@]}" -cpu max -smp 2 -m "$mem" \
   -display none -monitor none -no-reboot \
   -serial stdio -serial "file:$out/tests.log" \
+  -device virtio-gpu-pci \
   -kernel "$bzimage" -initrd "$out/initrd.gz" \
   -append "console=ttyS0 panic=-1 loglevel=7 kasan.fault=report" \
   </dev/null 2>&1 | tee "$out/console.log"
