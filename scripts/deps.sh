@@ -39,6 +39,7 @@ declare -A PKG_FILE=(
   # scripts/vm.sh copies both, with their shared libraries, into the guest.
   [libdrm-tests]=/usr/bin/drmdevice
   [libdrm-dev]=/usr/include/xf86drm.h
+  [pkgconf]=/usr/bin/pkg-config
 )
 BACKPORTS_TRIXIE=(linux-source-7.3)
 QEMU_PKGS=(qemu-system-x86 qemu-system-common qemu-system-data seabios)
