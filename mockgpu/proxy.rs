@@ -4,6 +4,8 @@
 //! file, opened with the caller's flags and credentials, and forwards every
 //! operation to it, returning the real driver's results unchanged.
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use kernel::{
     bindings,
     ffi::{c_char, c_int, c_ulong, c_void},
@@ -232,6 +234,11 @@ pub(crate) struct ProxyFile {
     /// the tenant as it grows.
     #[pin]
     meter: Mutex<Meter>,
+    /// Whether this file's device time is being metered: only while its
+    /// tenant has a compute share (reading fdinfo costs a driver call per
+    /// submission). The first reading after a pause is a baseline, so a
+    /// tenant given a share does not pay for the time it ran before.
+    metered: AtomicBool,
 }
 
 /// How much of a file's device time (the driver's own count, from its
@@ -293,6 +300,7 @@ impl ProxyFile {
                 real,
                 charges <- new_mutex!(Charges::default()),
                 meter <- new_mutex!(Meter::default()),
+                metered: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )
@@ -605,7 +613,9 @@ impl PinnedDrop for ProxyFile {
         }
         drop(charges);
         // The time of work that ran since the last submission.
-        self.charge_device_time();
+        if self.metered.load(Ordering::Relaxed) {
+            self.charge_device_time();
+        }
         self.tenant.uncharge_file();
         self.target.forget_if_removable(&self.tenant);
     }
@@ -641,6 +651,11 @@ impl ProxyFile {
         let Ok(total) = crate::policy::fdinfo::engine_ns_total(buf) else {
             return;
         };
+        if !self.metered.swap(true, Ordering::Relaxed) {
+            // A baseline: the time before metering began is not charged.
+            *charged_ns = total;
+            return;
+        }
         // Charge whole µs; the remainder waits for the next reading.
         let new_us = total.saturating_sub(*charged_ns) / 1000;
         if new_us > 0 {
@@ -681,7 +696,12 @@ impl ProxyFile {
                 // No declared cost is trusted: the tenant pays the device
                 // time the driver measured for its earlier work (a debt
                 // over its share), and waits while in debt.
-                self.charge_device_time();
+                if self.tenant.compute_limited() {
+                    self.charge_device_time();
+                } else {
+                    self.metered.store(false, Ordering::Relaxed);
+                    return Ok(self.forward(via, cmd, arg));
+                }
                 // SAFETY: `file` is valid (the safety requirements).
                 let nonblock = unsafe { ffi::mockgpu_nonblock(file) };
                 self.tenant.admit_measured(nonblock)?;

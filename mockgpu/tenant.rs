@@ -436,6 +436,13 @@ impl Tenant {
 
 /// Compute.
 impl Tenant {
+    /// Whether the tenant has a compute share below 100%, which its device
+    /// time is then metered against.
+    #[inline]
+    pub(crate) fn compute_limited(&self) -> bool {
+        self.compute.share() < 100
+    }
+
     /// Charges `used_us` of device time the driver measured.
     pub(crate) fn charge_device_time(&self, now: u64, used_us: u64) {
         self.compute.charge_used(now, used_us);
