@@ -146,6 +146,49 @@ unsafe extern "C" {
     pub(crate) fn mockgpu_debugfs_exit();
     /// Whether the file is `O_NONBLOCK`.
     pub(crate) fn mockgpu_nonblock(file: *const bindings::file) -> bool;
+    /// Whether the open file is a DRM device's.
+    pub(crate) fn mockgpu_drm_file(real: *const bindings::file) -> bool;
+    /// The DRM device of a DRM file, referenced with its driver's module, or NULL.
+    pub(crate) fn mockgpu_drm_dev_get(real: *mut bindings::file) -> *mut c_void;
+    /// Drops a reference from `mockgpu_drm_dev_get`.
+    pub(crate) fn mockgpu_drm_dev_put(dev: *mut c_void);
+    /// The DRM device of a DRM file, unreferenced (an identity).
+    pub(crate) fn mockgpu_drm_dev_of(real: *mut bindings::file) -> *const c_void;
+    /// The name of the DRM file's driver, a static string.
+    pub(crate) fn mockgpu_drm_driver_name(real: *mut bindings::file) -> *const c_char;
+    /// `drm_ioctl`'s sizing of `cmd`: 0, or a negative errno if mockgpu
+    /// does not run that number itself.
+    pub(crate) fn mockgpu_drm_sizes(
+        real: *mut bindings::file,
+        cmd: c_uint,
+        inb: *mut u32,
+        outb: *mut u32,
+        ksize: *mut u32,
+    ) -> c_int;
+    /// Runs `cmd` on the kernel copy `kdata` (of the size `mockgpu_drm_sizes` gave).
+    pub(crate) fn mockgpu_drm_call(real: *mut bindings::file, cmd: c_uint, kdata: *mut c_void)
+        -> c_int;
+    /// The GEM object behind a handle, referenced, and its size; or NULL.
+    pub(crate) fn mockgpu_gem_lookup(
+        real: *mut bindings::file,
+        handle: u32,
+        size: *mut u64,
+    ) -> *mut c_void;
+    /// `drm_gem_object_put`.
+    pub(crate) fn mockgpu_gem_put(obj: *mut c_void);
+    /// The references on a GEM object (`kref_read`).
+    pub(crate) fn mockgpu_gem_refs(obj: *mut c_void) -> c_uint;
+    /// `drm_gem_handle_delete`.
+    pub(crate) fn mockgpu_gem_handle_delete(real: *mut bindings::file, handle: u32) -> c_int;
+    /// A delayed work calling `f(data)`; NULL without memory.
+    pub(crate) fn mockgpu_reaper_new(
+        f: unsafe extern "C" fn(*const c_void),
+        data: *const c_void,
+    ) -> *mut MockgpuReaper;
+    /// Runs the reaper in `ms`, sooner if it was due later.
+    pub(crate) fn mockgpu_reaper_kick(r: *mut MockgpuReaper, ms: c_uint);
+    /// Cancels the reaper (waiting for a running call) and frees it.
+    pub(crate) fn mockgpu_reaper_free(r: *mut MockgpuReaper);
     /// The target reference of the node an inode of mockgpu's major opened.
     pub(crate) fn mockgpu_node_target(inode: *const bindings::inode) -> *const c_void;
 }
@@ -153,5 +196,11 @@ unsafe extern "C" {
 /// `struct mockgpu_node` of helpers.c, only handled by pointer.
 #[repr(C)]
 pub(crate) struct MockgpuNode {
+    _opaque: [u8; 0],
+}
+
+/// `struct mockgpu_reaper` of drm_helpers.c, only handled by pointer.
+#[repr(C)]
+pub(crate) struct MockgpuReaper {
     _opaque: [u8; 0],
 }

@@ -62,6 +62,24 @@ u64 mockgpu_now_us(void);
 int mockgpu_sleep_until_us(u64 deadline_us);
 bool mockgpu_nonblock(const struct file *file);
 
+/* DRM targets (drm_helpers.c). */
+bool mockgpu_drm_file(const struct file *real);
+void *mockgpu_drm_dev_get(struct file *real);
+void mockgpu_drm_dev_put(void *dev);
+const void *mockgpu_drm_dev_of(struct file *real);
+const char *mockgpu_drm_driver_name(struct file *real);
+int mockgpu_drm_sizes(struct file *real, unsigned int cmd, u32 *in, u32 *out, u32 *ksize);
+int mockgpu_drm_call(struct file *real, unsigned int cmd, void *kdata);
+void *mockgpu_gem_lookup(struct file *real, u32 handle, u64 *size);
+void mockgpu_gem_get(void *obj);
+void mockgpu_gem_put(void *obj);
+unsigned int mockgpu_gem_refs(void *obj);
+int mockgpu_gem_handle_delete(struct file *real, u32 handle);
+struct mockgpu_reaper;
+struct mockgpu_reaper *mockgpu_reaper_new(void (*fn)(const void *data), const void *data);
+void mockgpu_reaper_kick(struct mockgpu_reaper *r, unsigned int ms);
+void mockgpu_reaper_free(struct mockgpu_reaper *r);
+
 unsigned long mockgpu_scratch_map(void);
 void mockgpu_scratch_unmap(unsigned long addr);
 

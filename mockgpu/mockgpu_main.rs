@@ -24,6 +24,7 @@ mod control;
 mod defaults;
 mod ffi;
 mod fops;
+mod gem;
 #[allow(
     dead_code,
     unreachable_pub,

@@ -19,7 +19,8 @@ use kernel::{
 
 use crate::{
     ffi, fops,
-    policy::decode::{self, ArgRead, Effect, FreeCmd, ARG_MAX},
+    gem::{self, GemTable},
+    policy::decode::{self, ArgRead, Effect, FreeCmd, GemOp, ARG_MAX},
     real::RealFile,
     target::Target,
     tenant::Tenant,
@@ -336,11 +337,28 @@ impl ProxyFile {
         }
         // SAFETY: `file` is valid (the safety requirements).
         unsafe { self.real.sync_flags_from(file) };
-        if decode::intercepts(self.target.backend(), cmd) {
+        if let Some(gem) = self.target.gem() {
+            if let Some(op) = decode::drm_gem_op(gem.driver(), cmd) {
+                return self.ioctl_gem(gem, op, Entry::Native, cmd, arg);
+            }
+        } else if decode::intercepts(self.target.backend(), cmd) {
             // SAFETY: `file` is valid (the safety requirements).
             return unsafe { self.ioctl_intercepted(file, Entry::Native, cmd, arg) };
         }
         self.real.ioctl(cmd, arg)
+    }
+
+    /// A DRM ioctl that creates, brings in or closes GEM handles: run on a
+    /// kernel copy of its argument and charged per object (`gem.rs`).
+    #[inline(never)]
+    fn ioctl_gem(&self, gem: &GemTable, op: GemOp, via: Entry, cmd: u32, arg: usize) -> isize {
+        let call = gem::Call {
+            real: &self.real,
+            tenant: &self.tenant,
+            cmd,
+            arg,
+        };
+        gem.ioctl(&call, op, || self.forward(via, cmd, arg))
     }
 
     /// An ioctl whose argument mockgpu reads: kept out of line, so that the
@@ -392,8 +410,14 @@ impl ProxyFile {
         }
         // SAFETY: `file` is valid (the safety requirements).
         unsafe { self.real.sync_flags_from(file) };
-        // A 32-bit program is held to the same limits.
-        if decode::intercepts(self.target.backend(), cmd) {
+        // A 32-bit program is held to the same limits. DRM's compat entry
+        // hands the numbers the GEM table decodes to `drm_ioctl` unchanged
+        // (their layouts are the same for 32-bit callers).
+        if let Some(gem) = self.target.gem() {
+            if let Some(op) = decode::drm_gem_op(gem.driver(), cmd) {
+                return self.ioctl_gem(gem, op, Entry::Compat, cmd, arg);
+            }
+        } else if decode::intercepts(self.target.backend(), cmd) {
             // SAFETY: `file` is valid (the safety requirements).
             return unsafe { self.ioctl_intercepted(file, Entry::Compat, cmd, arg) };
         }
@@ -618,6 +642,11 @@ impl PinnedDrop for ProxyFile {
         }
         self.tenant.uncharge_file();
         self.target.forget_if_removable(&self.tenant);
+        if let Some(gem) = self.target.gem() {
+            // The real file is released after this returns: its objects
+            // then die, unless a mapping or an export keeps them.
+            gem.file_closed();
+        }
     }
 }
 

@@ -37,6 +37,7 @@ use kernel::{
 use crate::{
     ffi::{self, MockgpuNode},
     fops,
+    gem::GemTable,
     policy::{abi::control::Limits, allow::IoctlPolicy, backend::Backend},
     real::{DeviceRef, RealNode},
     tenant::{Chain, Key, Tenant},
@@ -63,6 +64,9 @@ pub(crate) struct Target {
     policy: IoctlPolicy,
     /// Set once the target is removed: opens fail with `ENODEV` from then on.
     removed: AtomicBool,
+    /// The GEM objects charged on the DRM device behind a DRM target (shared
+    /// with the other targets of that device).
+    gem: Option<Arc<GemTable>>,
     /// The real device's parent (a DRM device's bus device), which the proxy
     /// node's device gets too, for discovery by device number.
     parent: Option<DeviceRef>,
@@ -100,7 +104,7 @@ impl Target {
         let name = CStr::from_bytes_until_nul(&buf)
             .map_err(|_| EINVAL)?
             .to_cstring()?;
-        let (backend, fops, parent) = probe(path, &node)?;
+        let (backend, fops, parent, gem) = probe(path, &node)?;
         let real_path = path.to_cstring()?;
         Arc::pin_init(
             pin_init!(Target {
@@ -112,6 +116,7 @@ impl Target {
                 tenant_kind,
                 policy: IoctlPolicy::new(),
                 removed: AtomicBool::new(false),
+                gem,
                 parent,
                 tenants <- new_mutex!(KVec::new()),
             }),
@@ -144,6 +149,12 @@ impl Target {
     #[inline]
     pub(crate) fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The GEM table of a DRM target.
+    #[inline]
+    pub(crate) fn gem(&self) -> Option<&Arc<GemTable>> {
+        self.gem.as_ref()
     }
 
     /// Whether the target was removed (opens get `ENODEV`).
@@ -291,6 +302,10 @@ impl Target {
             None => kernel::seq_print!(m, "all\n"),
             Some(n) => kernel::seq_print!(m, "allowlist of {}\n", n),
         }
+        if let Some(gem) = &self.gem {
+            let (n, bytes) = gem.stats();
+            kernel::seq_print!(m, "  GEM objects charged on the device: {}, {} B\n", n, bytes);
+        }
         let _ = self.for_each_usage(|u| {
             let configured = if u.configured != 0 {
                 " (configured)"
@@ -372,7 +387,12 @@ unsafe extern "C" fn mockgpu_target_put(target: *const c_void) {
 fn probe(
     path: &CStr,
     node: &RealNode,
-) -> Result<(Backend, *const bindings::file_operations, Option<DeviceRef>)> {
+) -> Result<(
+    Backend,
+    *const bindings::file_operations,
+    Option<DeviceRef>,
+    Option<Arc<GemTable>>,
+)> {
     let real = node.open_probe().inspect_err(|e| {
         pr_warn!("target {}: cannot open it: {:?}\n", path, e);
     })?;
@@ -388,13 +408,14 @@ fn probe(
             module
         );
     }
-    let parent = if backend == Backend::Drm {
+    let (parent, gem) = if backend == Backend::Drm {
         // SAFETY: the node is of the DRM major (how the backend was detected).
-        unsafe { real.drm_parent() }
+        let parent = unsafe { real.drm_parent() };
+        (parent, GemTable::for_file(&real, Registry::gem_of)?)
     } else {
-        None
+        (None, None)
     };
-    Ok((backend, fops::table_for(fops)?, parent))
+    Ok((backend, fops::table_for(fops)?, parent, gem))
 }
 
 /// A registered target and its node.
@@ -622,6 +643,17 @@ impl Registry {
             f(t)?;
         }
         Ok(())
+    }
+
+    /// The GEM table of the DRM device `dev`, if a target (registered or
+    /// draining) has one: every node of a device shares it.
+    fn gem_of(dev: *const c_void) -> Option<Arc<GemTable>> {
+        let targets = TARGETS.lock();
+        let registered = targets.entries.iter().map(|e| &e.target);
+        Iterator::chain(registered, targets.draining.iter())
+            .filter_map(|t| t.gem.as_ref())
+            .find(|g| g.dev() == dev)
+            .cloned()
     }
 
     /// Removes every target.

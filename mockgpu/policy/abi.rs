@@ -179,6 +179,109 @@ pub mod drm {
         pub pad: u32,
     }
 
+    /// `struct drm_gem_open`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct GemOpen {
+        /// In: the flink name.
+        pub name: u32,
+        /// Out.
+        pub handle: u32,
+        /// Out: bytes.
+        pub size: u64,
+    }
+
+    /// `struct drm_prime_handle`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct PrimeHandle {
+        /// Out of FD_TO_HANDLE.
+        pub handle: u32,
+        /// Flags of HANDLE_TO_FD.
+        pub flags: u32,
+        /// In of FD_TO_HANDLE: a dma-buf fd.
+        pub fd: i32,
+    }
+
+    /// `struct drm_virtgpu_resource_create` (`virtgpu_drm.h`).
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct VirtgpuResourceCreate {
+        /// In.
+        pub target: u32,
+        /// In.
+        pub format: u32,
+        /// In.
+        pub bind: u32,
+        /// In.
+        pub width: u32,
+        /// In.
+        pub height: u32,
+        /// In.
+        pub depth: u32,
+        /// In.
+        pub array_size: u32,
+        /// In.
+        pub last_level: u32,
+        /// In.
+        pub nr_samples: u32,
+        /// In.
+        pub flags: u32,
+        /// Out: the GEM handle.
+        pub bo_handle: u32,
+        /// Out: the host resource.
+        pub res_handle: u32,
+        /// In: bytes of backing (a page if 0).
+        pub size: u32,
+        /// In.
+        pub stride: u32,
+    }
+
+    /// `struct drm_virtgpu_resource_create_blob`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct VirtgpuResourceCreateBlob {
+        /// In.
+        pub blob_mem: u32,
+        /// In.
+        pub blob_flags: u32,
+        /// Out: the GEM handle.
+        pub bo_handle: u32,
+        /// Out.
+        pub res_handle: u32,
+        /// In: bytes.
+        pub size: u64,
+        /// Zero.
+        pub pad: u32,
+        /// In.
+        pub cmd_size: u32,
+        /// In: a user pointer.
+        pub cmd: u64,
+        /// In.
+        pub blob_id: u64,
+        /// In.
+        pub blob_hints: u32,
+        /// Zero.
+        pub pad2: u32,
+    }
+
+    /// `DRM_COMMAND_BASE`: the first driver-specific ioctl number.
+    pub const COMMAND_BASE: u32 = 0x40;
+    /// `_IOC_NR(DRM_IOCTL_GEM_CLOSE)`.
+    pub const NR_GEM_CLOSE: u32 = 0x09;
+    /// `_IOC_NR(DRM_IOCTL_MODE_CREATE_DUMB)`.
+    pub const NR_MODE_CREATE_DUMB: u32 = 0xB2;
+    /// `_IOC_NR(DRM_IOCTL_MODE_DESTROY_DUMB)`.
+    pub const NR_MODE_DESTROY_DUMB: u32 = 0xB4;
+    /// `_IOC_NR(DRM_IOCTL_GEM_OPEN)`.
+    pub const NR_GEM_OPEN: u32 = 0x0B;
+    /// `_IOC_NR(DRM_IOCTL_PRIME_FD_TO_HANDLE)`.
+    pub const NR_PRIME_FD_TO_HANDLE: u32 = 0x2E;
+    /// `DRM_COMMAND_BASE + DRM_VIRTGPU_RESOURCE_CREATE`.
+    pub const NR_VIRTGPU_RESOURCE_CREATE: u32 = COMMAND_BASE + 0x04;
+    /// `DRM_COMMAND_BASE + DRM_VIRTGPU_RESOURCE_CREATE_BLOB`.
+    pub const NR_VIRTGPU_RESOURCE_CREATE_BLOB: u32 = COMMAND_BASE + 0x0A;
+
     /// `DRM_IOCTL_GEM_CLOSE`.
     pub const IOCTL_GEM_CLOSE: u32 = ioc(IOC_WRITE, BASE, 0x09, core::mem::size_of::<GemClose>());
     /// `DRM_IOCTL_MODE_CREATE_DUMB`.

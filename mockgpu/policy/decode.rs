@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Decoding tables: what each ioctl of a backend does to a tenant's device
-//! memory and compute, keyed by ioctl number. An ioctl the table does not know
+//! memory and compute, keyed by ioctl number (the full command for the
+//! simulated GPU, `_IOC_NR` for DRM, as each driver dispatches). An ioctl the table does not know
 //! is [`Effect::None`] and follows the target's ioctl policy.
 //!
 //! The kernel side asks [`Effect`] what a decoded ioctl charges, reads the
@@ -26,6 +27,8 @@ pub enum SizeSource {
     U64At(usize),
     /// A DRM dumb buffer: `width * ceil(bpp / 8) * height`, page-rounded.
     Dumb,
+    /// A `u32` at this offset, page-rounded; one page if 0 (virtio-gpu).
+    U32AtOrPage(usize),
 }
 
 /// How to release a handle again: the backend's free ioctl and where its
@@ -90,12 +93,6 @@ const REALGPU_FREE: FreeCmd = FreeCmd {
     size: core::mem::size_of::<realgpu::Free>(),
 };
 
-const DRM_FREE: FreeCmd = FreeCmd {
-    cmd: drm::IOCTL_GEM_CLOSE,
-    handle_at: offset_of!(drm::GemClose, handle),
-    size: core::mem::size_of::<drm::GemClose>(),
-};
-
 /// The decoding table of a backend.
 #[inline(always)]
 pub fn effect(backend: Backend, cmd: u32) -> Effect {
@@ -119,21 +116,100 @@ pub fn effect(backend: Backend, cmd: u32) -> Effect {
         (Backend::RealGpu, realgpu::IOCTL_SUBMIT) => Effect::Submit {
             cost_at: offset_of!(realgpu::Submit, cost_us),
         },
-        (Backend::Drm, drm::IOCTL_MODE_CREATE_DUMB) => Effect::Alloc {
-            size: SizeSource::Dumb,
-            handle_at: offset_of!(drm::CreateDumb, handle),
-            size_out_at: offset_of!(drm::CreateDumb, size),
-            id_at: None,
-            free: DRM_FREE,
-        },
-        (Backend::Drm, drm::IOCTL_MODE_DESTROY_DUMB) => Effect::Free {
-            handle_at: offset_of!(drm::DestroyDumb, handle),
-        },
-        (Backend::Drm, drm::IOCTL_GEM_CLOSE) => Effect::Free {
-            handle_at: offset_of!(drm::GemClose, handle),
-        },
         _ => Effect::None,
     }
+}
+
+/// The DRM driver behind a target, for its own (driver-specific) ioctls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DrmDriver {
+    /// A driver whose own ioctls mockgpu does not decode (vgem's create
+    /// nothing).
+    Other,
+    /// `virtio_gpu`.
+    VirtioGpu,
+}
+
+impl DrmDriver {
+    /// The driver of a DRM device by its name (`drm_driver.name`).
+    pub fn from_name(name: &[u8]) -> Self {
+        match name {
+            b"virtio_gpu" => DrmDriver::VirtioGpu,
+            _ => DrmDriver::Other,
+        }
+    }
+}
+
+/// What a DRM ioctl does to GEM objects. `drm_ioctl` dispatches on the
+/// number alone (`_IOC_NR`), whatever size and direction the command
+/// encodes, so this table is keyed by number too: every encoding that
+/// reaches a handler is decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GemOp {
+    /// Creates an object of about `size` (checked against the limit before
+    /// the driver runs; the object's own size is charged after) and writes
+    /// its handle at `handle_at`.
+    Create {
+        /// Where the requested size comes from.
+        size: SizeSource,
+        /// Output: the new handle.
+        handle_at: usize,
+    },
+    /// Gives the file a handle (at `handle_at`) of an object that exists
+    /// already: a PRIME import or a flink name opened.
+    Import {
+        /// Output: the handle.
+        handle_at: usize,
+    },
+    /// Deletes the handle at `handle_at`.
+    Close {
+        /// Input: the handle.
+        handle_at: usize,
+    },
+}
+
+/// The GEM table: what ioctl number `nr` does on a device of `driver`.
+#[inline]
+pub fn gem_op(driver: DrmDriver, nr: u32) -> Option<GemOp> {
+    use drm::*;
+    let op = match nr {
+        NR_GEM_CLOSE => GemOp::Close {
+            handle_at: offset_of!(GemClose, handle),
+        },
+        NR_GEM_OPEN => GemOp::Import {
+            handle_at: offset_of!(GemOpen, handle),
+        },
+        NR_PRIME_FD_TO_HANDLE => GemOp::Import {
+            handle_at: offset_of!(PrimeHandle, handle),
+        },
+        NR_MODE_CREATE_DUMB => GemOp::Create {
+            size: SizeSource::Dumb,
+            handle_at: offset_of!(CreateDumb, handle),
+        },
+        NR_MODE_DESTROY_DUMB => GemOp::Close {
+            handle_at: offset_of!(DestroyDumb, handle),
+        },
+        NR_VIRTGPU_RESOURCE_CREATE if driver == DrmDriver::VirtioGpu => GemOp::Create {
+            size: SizeSource::U32AtOrPage(offset_of!(VirtgpuResourceCreate, size)),
+            handle_at: offset_of!(VirtgpuResourceCreate, bo_handle),
+        },
+        NR_VIRTGPU_RESOURCE_CREATE_BLOB if driver == DrmDriver::VirtioGpu => GemOp::Create {
+            size: SizeSource::U64At(offset_of!(VirtgpuResourceCreateBlob, size)),
+            handle_at: offset_of!(VirtgpuResourceCreateBlob, bo_handle),
+        },
+        _ => return None,
+    };
+    Some(op)
+}
+
+/// What DRM ioctl `cmd` does to GEM objects on a device of `driver`: any
+/// command of type 'd' whose number the GEM table decodes.
+#[inline]
+pub fn drm_gem_op(driver: DrmDriver, cmd: u32) -> Option<GemOp> {
+    if (cmd >> 8) & 0xff != drm::BASE {
+        return None;
+    }
+    gem_op(driver, cmd & 0xff)
 }
 
 /// Whether mockgpu must look inside `cmd`'s argument on `backend` (an
@@ -196,6 +272,10 @@ impl ArgRead for [u8] {
 pub fn reserve_size<A: ArgRead + ?Sized>(source: SizeSource, arg: &A) -> Option<u64> {
     match source {
         SizeSource::U64At(at) => page_align(arg.u64_at(at)?),
+        SizeSource::U32AtOrPage(at) => match arg.u32_at(at)? {
+            0 => Some(PAGE_SIZE),
+            n => page_align(u64::from(n)),
+        },
         SizeSource::Dumb => {
             let at_h = offset_of!(drm::CreateDumb, height);
             let at_w = offset_of!(drm::CreateDumb, width);

@@ -17,17 +17,7 @@ for h in drm_shmem_helper drm_gem_shmem_helper; do
   [ -e "$M/$h.ko" ] && { load "$M/$h.ko"; break; }
 done
 load "$M/vgem.ko"
-# vgem's nodes: the DRM minors whose device is the vgem faux device.
-card="" render=""
-for n in /sys/class/drm/card* /sys/class/drm/renderD*; do
-  [ -e "$n/device" ] || continue
-  [ "$(basename "$(readlink -f "$n/device")")" = vgem ] || continue
-  case "${n##*/}" in
-    card[0-9]*) [ -z "$card" ] && card=${n##*/} ;;
-    renderD*) [ -z "$render" ] && render=${n##*/} ;;
-  esac
-done
-card=${card:-card0} render=${render:-renderD128}
+. /mockgpu/tests/vgem-nodes.sh
 load "$M/mockgpu.ko" "targets=/dev/dri/$render,/dev/dri/$card"
 /mockgpu/bin/proxy_vgem "/dev/dri/$render" "/dev/mockgpu/$render" \
   "/dev/dri/$card" "/dev/mockgpu/$card"

@@ -56,6 +56,7 @@
 #include <linux/bpf.h>
 #include <linux/nsfs.h>
 
+#include "ctl.h"
 #include "ktap.h"
 #include "mockgpu.h"
 #include "realgpu.h"
@@ -80,20 +81,6 @@ static long default_mb = -1, default_files = -1;	/* unconfigured=2 limits (--def
 static dev_t real_rdev, proxy_rdev;
 
 /* --- control node, device, namespaces ------------------------------------ */
-
-static int ctl(unsigned long cmd, void *req)
-{
-	int fd = open("/dev/mockgpu-control", O_RDWR | O_CLOEXEC);
-	int r, e;
-
-	if (fd < 0)
-		return -1;
-	r = ioctl(fd, cmd, req);
-	e = errno;
-	close(fd);
-	errno = e;
-	return r;
-}
 
 /* Adds the char device at @path as a target; its name goes to @name. */
 static int target_add(const char *path, uint32_t kind, char *name)

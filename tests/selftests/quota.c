@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "ktap.h"
 #include "mockgpu.h"
 #include "realgpu.h"
@@ -57,20 +58,6 @@ static int prctl_drop_admin(void)
 	d[0].effective &= ~(1u << CAP_SYS_ADMIN);
 	d[0].permitted &= ~(1u << CAP_SYS_ADMIN);
 	return syscall(SYS_capset, &h, d);
-}
-
-static int ctl(unsigned long cmd, void *req)
-{
-	int fd = open("/dev/mockgpu-control", O_RDWR);
-	int r, e;
-
-	if (fd < 0)
-		return -1;
-	r = ioctl(fd, cmd, req);
-	e = errno;
-	close(fd);
-	errno = e;
-	return r;
 }
 
 static struct mockgpu_limit limit_req(uint64_t pidns, uint64_t mem, uint64_t files, uint32_t pct)

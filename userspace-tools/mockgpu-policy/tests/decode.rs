@@ -2,7 +2,10 @@
 //! estimated exactly and overflow is caught.
 use mockgpu_policy::abi::{drm, realgpu};
 use mockgpu_policy::backend::Backend;
-use mockgpu_policy::decode::{arg_len, effect, intercepts, reserve_size, Effect, SizeSource};
+use mockgpu_policy::decode::{
+    arg_len, drm_gem_op, effect, gem_op, intercepts, reserve_size, DrmDriver, Effect, GemOp,
+    SizeSource,
+};
 
 fn bytes<T: Copy>(v: &T) -> Vec<u8> {
     // SAFETY: `T` is a plain `repr(C)` struct of integers.
@@ -73,26 +76,113 @@ fn intercepts_exactly_what_the_tables_decode() {
     assert!(!intercepts(Backend::Generic, realgpu::IOCTL_ALLOC));
 }
 
+/// DRM is decoded by number, as `drm_ioctl` dispatches: every size and
+/// direction of CREATE_DUMB's number is a creation; the plain ioctl path
+/// (`effect`) decodes nothing on DRM.
 #[test]
 fn drm_table() {
-    assert!(matches!(
-        effect(Backend::Drm, drm::IOCTL_MODE_CREATE_DUMB),
-        Effect::Alloc {
-            size: SizeSource::Dumb,
-            handle_at: 16,
-            size_out_at: 24,
-            id_at: None,
-            ..
-        }
-    ));
+    let create = GemOp::Create {
+        size: SizeSource::Dumb,
+        handle_at: 16,
+    };
+    let d = DrmDriver::Other;
+    assert_eq!(drm_gem_op(d, drm::IOCTL_MODE_CREATE_DUMB), Some(create));
+    for (dir, size) in [(3u32, 64usize), (1, 32), (2, 32), (0, 0), (3, 8), (3, 0x3fff)] {
+        let cmd = abi_ioc(dir, 0xB2, size);
+        assert_eq!(drm_gem_op(d, cmd), Some(create), "{cmd:#x}");
+    }
+    for cmd in [drm::IOCTL_GEM_CLOSE, drm::IOCTL_MODE_DESTROY_DUMB] {
+        assert_eq!(drm_gem_op(d, cmd), Some(GemOp::Close { handle_at: 0 }));
+    }
+    // GEM_OPEN's handle follows the name; PRIME_FD_TO_HANDLE's comes first.
     assert_eq!(
-        effect(Backend::Drm, drm::IOCTL_MODE_DESTROY_DUMB),
-        Effect::Free { handle_at: 0 }
+        drm_gem_op(d, abi_ioc(3, 0x0B, 16)),
+        Some(GemOp::Import { handle_at: 4 })
     );
     assert_eq!(
-        effect(Backend::Drm, drm::IOCTL_GEM_CLOSE),
-        Effect::Free { handle_at: 0 }
+        drm_gem_op(d, abi_ioc(3, 0x2E, 12)),
+        Some(GemOp::Import { handle_at: 0 })
     );
+    // Another ioctl type with the same number is not DRM's.
+    assert_eq!(drm_gem_op(d, (3 << 30) | (32 << 16) | (0xB7 << 8) | 0xB2), None);
+    // Driver numbers are the driver's: virtio-gpu's creations only there.
+    assert_eq!(gem_op(d, 0x44), None);
+    assert_eq!(
+        gem_op(DrmDriver::VirtioGpu, 0x44),
+        Some(GemOp::Create {
+            size: SizeSource::U32AtOrPage(48),
+            handle_at: 40
+        })
+    );
+    assert_eq!(
+        gem_op(DrmDriver::VirtioGpu, 0x4A),
+        Some(GemOp::Create {
+            size: SizeSource::U64At(16),
+            handle_at: 8
+        })
+    );
+    assert_eq!(DrmDriver::from_name(b"virtio_gpu"), DrmDriver::VirtioGpu);
+    assert_eq!(DrmDriver::from_name(b"vgem"), DrmDriver::Other);
+    // The plain path leaves DRM to the GEM table.
+    for cmd in [drm::IOCTL_MODE_CREATE_DUMB, drm::IOCTL_GEM_CLOSE] {
+        assert_eq!(effect(Backend::Drm, cmd), Effect::None);
+    }
+}
+
+/// The decoded DRM layouts have the kernel's sizes (`drm.h`, `virtgpu_drm.h`).
+#[test]
+fn drm_layouts() {
+    use std::mem::size_of;
+    assert_eq!(size_of::<drm::GemOpen>(), 16);
+    assert_eq!(size_of::<drm::PrimeHandle>(), 12);
+    assert_eq!(size_of::<drm::VirtgpuResourceCreate>(), 56);
+    assert_eq!(size_of::<drm::VirtgpuResourceCreateBlob>(), 56);
+    assert_eq!(std::mem::offset_of!(drm::VirtgpuResourceCreateBlob, size), 16);
+}
+
+/// `_IOC(dir, 'd', nr, size)`.
+fn abi_ioc(dir: u32, nr: u32, size: usize) -> u32 {
+    (dir << 30) | ((size as u32) << 16) | (u32::from(b'd') << 8) | nr
+}
+
+/// Sizes at the edges: 0, 1, a page - 1, 2^63, 2^64 - 1, and dumb
+/// products that overflow 32 and 64 bits.
+#[test]
+fn sizes_cannot_wrap() {
+    let u64_at = SizeSource::U64At(0);
+    for (v, want) in [
+        (0u64, Some(0)),
+        (1, Some(4096)),
+        (4095, Some(4096)),
+        (1 << 63, Some(1 << 63)),
+        ((1 << 63) + 1, Some((1 << 63) + 4096)),
+        (u64::MAX - 4095, Some(u64::MAX - 4095)),
+        (u64::MAX - 4094, None),
+        (u64::MAX, None),
+    ] {
+        assert_eq!(reserve_size(u64_at, &v.to_ne_bytes()[..]), want, "{v:#x}");
+    }
+    let u32_at = SizeSource::U32AtOrPage(0);
+    for (v, want) in [(0u32, 4096u64), (1, 4096), (4097, 8192), (u32::MAX, 1 << 32)] {
+        assert_eq!(reserve_size(u32_at, &v.to_ne_bytes()[..]), Some(want));
+    }
+    let dumb = |w: u32, h: u32, bpp: u32| drm::CreateDumb {
+        width: w,
+        height: h,
+        bpp,
+        ..Default::default()
+    };
+    // width * cpp * height past 2^32 is still exact in 64 bits.
+    let d = dumb(65536, 65536, 32);
+    assert_eq!(reserve_size(SizeSource::Dumb, &bytes(&d)[..]), Some(1 << 34));
+    // bpp of u32::MAX rounds up to 2^29 bytes a pixel without wrapping.
+    let d = dumb(u32::MAX, 1, u32::MAX);
+    let want = (u64::from(u32::MAX) * u64::from(u32::MAX).div_ceil(8)).next_multiple_of(4096);
+    assert_eq!(reserve_size(SizeSource::Dumb, &bytes(&d)[..]), Some(want));
+    let d = dumb(u32::MAX, u32::MAX, u32::MAX);
+    assert_eq!(reserve_size(SizeSource::Dumb, &bytes(&d)[..]), None);
+    let d = dumb(0, 0, 0);
+    assert_eq!(reserve_size(SizeSource::Dumb, &bytes(&d)[..]), Some(0));
 }
 
 #[test]
@@ -102,9 +192,6 @@ fn every_decoded_field_fits_the_copied_argument() {
         (Backend::RealGpu, realgpu::IOCTL_IMPORT),
         (Backend::RealGpu, realgpu::IOCTL_FREE),
         (Backend::RealGpu, realgpu::IOCTL_SUBMIT),
-        (Backend::Drm, drm::IOCTL_MODE_CREATE_DUMB),
-        (Backend::Drm, drm::IOCTL_MODE_DESTROY_DUMB),
-        (Backend::Drm, drm::IOCTL_GEM_CLOSE),
     ] {
         let len = arg_len(cmd);
         let ends: Vec<usize> = match effect(backend, cmd) {
