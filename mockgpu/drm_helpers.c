@@ -15,6 +15,8 @@
 #include <drm/drm_gem.h>
 #include <drm/drm_ioctl.h>
 #include <drm/drm_prime.h>
+#include <linux/cgroup_dmem.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/nospec.h>
 #include <linux/slab.h>
@@ -320,4 +322,41 @@ void mockgpu_reaper_free(struct mockgpu_reaper *r)
 {
 	cancel_delayed_work_sync(&r->work);
 	kfree(r);
+}
+
+/*
+ * dmem cgroup regions (kernel/cgroup/dmem.c): one per target, "mockgpu/<name>",
+ * so that a cgroup's dmem.max limits what mockgpu charges. Without
+ * CONFIG_CGROUP_DMEM the kernel's stubs register nothing (NULL).
+ */
+void *mockgpu_dmem_register(const char *name, u64 size)
+{
+	struct dmem_cgroup_init init = {
+		.size = size ? size : (u64)totalram_pages() << PAGE_SHIFT,
+	};
+
+	return dmem_cgroup_register_region(&init, "mockgpu/%s", name);
+}
+
+void mockgpu_dmem_unregister(void *region)
+{
+	dmem_cgroup_unregister_region(region);
+}
+
+/*
+ * Charges @size to the current task's cgroup in @region: 0 and the pool to
+ * uncharge later, -EAGAIN over a dmem.max, or another negative errno.
+ */
+int mockgpu_dmem_try_charge(void *region, u64 size, void **pool)
+{
+	struct dmem_cgroup_pool_state *p = NULL;
+	int ret = dmem_cgroup_try_charge(region, size, &p, NULL);
+
+	*pool = p;
+	return ret;
+}
+
+void mockgpu_dmem_uncharge(void *pool, u64 size)
+{
+	dmem_cgroup_uncharge(pool, size);
 }

@@ -189,6 +189,16 @@ unsafe extern "C" {
     pub(crate) fn mockgpu_reaper_kick(r: *mut MockgpuReaper, ms: c_uint);
     /// Cancels the reaper (waiting for a running call) and frees it.
     pub(crate) fn mockgpu_reaper_free(r: *mut MockgpuReaper);
+    /// Registers the dmem region `mockgpu/<name>` of `size` bytes (the
+    /// machine's memory if 0): the region, NULL (no dmem) or an `ERR_PTR`.
+    pub(crate) fn mockgpu_dmem_register(name: *const c_char, size: u64) -> *mut c_void;
+    /// Unregisters a region (charges outstanding keep it alive).
+    pub(crate) fn mockgpu_dmem_unregister(region: *mut c_void);
+    /// Charges the current task's cgroup: 0 and the pool, `-EAGAIN` over `dmem.max`.
+    pub(crate) fn mockgpu_dmem_try_charge(region: *mut c_void, size: u64, pool: *mut *mut c_void)
+        -> c_int;
+    /// Returns a charge to its pool.
+    pub(crate) fn mockgpu_dmem_uncharge(pool: *mut c_void, size: u64);
     /// The target reference of the node an inode of mockgpu's major opened.
     pub(crate) fn mockgpu_node_target(inode: *const bindings::inode) -> *const c_void;
 }

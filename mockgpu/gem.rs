@@ -33,13 +33,13 @@ use kernel::{
     ffi::c_void,
     new_mutex,
     prelude::*,
-    rbtree::{RBTree, RBTreeNode},
+    rbtree::{RBTree, RBTreeNodeReservation},
     sync::{Arc, Mutex},
     uaccess::{UserPtr, UserSlice},
 };
 
 use crate::{
-    ffi,
+    dmem, ffi,
     policy::decode::{self, DrmDriver, GemOp},
     real::RealFile,
     tenant::Tenant,
@@ -105,6 +105,8 @@ struct Held {
     obj: GemRef,
     size: u64,
     tenant: Arc<Tenant>,
+    /// The same bytes in the dmem region of the target it came through.
+    _dmem: Option<dmem::Charge>,
 }
 
 impl Held {
@@ -329,6 +331,7 @@ impl KernelArg {
 /// Where a decoded DRM ioctl came from.
 pub(crate) struct Call<'a> {
     pub(crate) real: &'a RealFile,
+    pub(crate) dmem: Option<&'a dmem::Region>,
     pub(crate) tenant: &'a Arc<Tenant>,
     pub(crate) cmd: u32,
     pub(crate) arg: usize,
@@ -434,18 +437,10 @@ impl GemTable {
             return Ok(());
         };
         let key = obj.key();
-        let node = RBTreeNode::new(
-            key,
-            Held {
-                obj,
-                size,
-                tenant: c.tenant.clone(),
-            },
-            GFP_KERNEL,
-        );
-        let node = match node {
+        let node = match RBTreeNodeReservation::new(GFP_KERNEL) {
             Ok(node) => node,
             Err(e) => {
+                drop(obj);
                 c.tenant.unreserve(reserved);
                 self.delete(c.real, handle);
                 return Err(e.into());
@@ -458,10 +453,26 @@ impl GemTable {
             c.tenant.unreserve(reserved);
             return Ok(());
         }
-        match c.tenant.adopt(None, size, reserved, true) {
-            Ok(_) => {
-                // INVARIANT: `size` is charged to the tenant now.
-                held.insert(node);
+        // mockgpu's limit, then the cgroup's `dmem.max`.
+        let charged = c.tenant.adopt(None, size, reserved, true).and_then(|_| {
+            let Some(region) = c.dmem else {
+                return Ok(None);
+            };
+            region.try_charge(size).map(Some).inspect_err(|_| {
+                c.tenant.release(None, size);
+            })
+        });
+        match charged {
+            Ok(dmem) => {
+                let h = Held {
+                    obj,
+                    size,
+                    tenant: c.tenant.clone(),
+                    _dmem: dmem,
+                };
+                // INVARIANT: `size` is charged to the tenant (and the
+                // cgroup) now.
+                held.insert(node.into_node(key, h));
                 drop(held);
                 self.kick(REAP_MS);
                 Ok(())
@@ -473,13 +484,16 @@ impl GemTable {
                 // (mmap, export) meanwhile, a created object stays charged,
                 // past the limit, until it dies.
                 self.delete(c.real, handle);
-                let (_, h) = node.to_key_value();
-                if fresh && h.obj.refs() > 1 {
-                    h.tenant.force_charge(h.size);
+                if fresh && obj.refs() > 1 {
+                    c.tenant.force_charge(size);
+                    let h = Held {
+                        obj,
+                        size,
+                        tenant: c.tenant.clone(),
+                        _dmem: None,
+                    };
                     // INVARIANT: force-charged just above.
-                    if let Ok(node) = RBTreeNode::new(h.obj.key(), h, GFP_KERNEL) {
-                        self.held.lock().insert(node);
-                    }
+                    self.held.lock().insert(node.into_node(key, h));
                 }
                 Err(e)
             }

@@ -79,6 +79,10 @@ struct mockgpu_reaper;
 struct mockgpu_reaper *mockgpu_reaper_new(void (*fn)(const void *data), const void *data);
 void mockgpu_reaper_kick(struct mockgpu_reaper *r, unsigned int ms);
 void mockgpu_reaper_free(struct mockgpu_reaper *r);
+void *mockgpu_dmem_register(const char *name, u64 size);
+void mockgpu_dmem_unregister(void *region);
+int mockgpu_dmem_try_charge(void *region, u64 size, void **pool);
+void mockgpu_dmem_uncharge(void *pool, u64 size);
 
 unsigned long mockgpu_scratch_map(void);
 void mockgpu_scratch_unmap(unsigned long addr);

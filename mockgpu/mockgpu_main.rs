@@ -22,6 +22,7 @@ use kernel::{
 
 mod control;
 mod defaults;
+mod dmem;
 mod ffi;
 mod fops;
 mod gem;

@@ -354,6 +354,7 @@ impl ProxyFile {
     fn ioctl_gem(&self, gem: &GemTable, op: GemOp, via: Entry, cmd: u32, arg: usize) -> isize {
         let call = gem::Call {
             real: &self.real,
+            dmem: self.target.dmem(),
             tenant: &self.tenant,
             cmd,
             arg,

@@ -35,6 +35,7 @@ use kernel::{
 };
 
 use crate::{
+    dmem::Region,
     ffi::{self, MockgpuNode},
     fops,
     gem::GemTable,
@@ -67,6 +68,8 @@ pub(crate) struct Target {
     /// The GEM objects charged on the DRM device behind a DRM target (shared
     /// with the other targets of that device).
     gem: Option<Arc<GemTable>>,
+    /// The target's dmem cgroup region, `mockgpu/<name>` (DRM targets).
+    dmem: Option<Region>,
     /// The real device's parent (a DRM device's bus device), which the proxy
     /// node's device gets too, for discovery by device number.
     parent: Option<DeviceRef>,
@@ -106,6 +109,10 @@ impl Target {
             .to_cstring()?;
         let (backend, fops, parent, gem) = probe(path, &node)?;
         let real_path = path.to_cstring()?;
+        let dmem = match gem {
+            Some(_) => Region::register(&name, 0)?,
+            None => None,
+        };
         Arc::pin_init(
             pin_init!(Target {
                 name,
@@ -117,6 +124,7 @@ impl Target {
                 policy: IoctlPolicy::new(),
                 removed: AtomicBool::new(false),
                 gem,
+                dmem,
                 parent,
                 tenants <- new_mutex!(KVec::new()),
             }),
@@ -155,6 +163,12 @@ impl Target {
     #[inline]
     pub(crate) fn gem(&self) -> Option<&Arc<GemTable>> {
         self.gem.as_ref()
+    }
+
+    /// The target's dmem cgroup region.
+    #[inline]
+    pub(crate) fn dmem(&self) -> Option<&Region> {
+        self.dmem.as_ref()
     }
 
     /// Whether the target was removed (opens get `ENODEV`).

@@ -523,6 +523,80 @@ static int test_efault(void)
 	return ok;
 }
 
+static int write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ok;
+
+	if (fd < 0)
+		return -1;
+	ok = write(fd, s, strlen(s)) == (ssize_t)strlen(s);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+/* The test cgroup's dmem.current for the card target's region; -1 if absent. */
+static int64_t dmem_current(void)
+{
+	char line[256], want[128];
+	int64_t v = -1;
+	FILE *f = fopen(CG "/dmem.current", "r");
+
+	snprintf(want, sizeof(want), "mockgpu/%s %%" SCNd64, card_name);
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, want, &v) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* cgroup v2 dmem: the cgroup's dmem.max for mockgpu's region refuses
+ * (EDQUOT) under mockgpu's own limit, and dmem.current follows the objects. */
+static int test_dmem(void)
+{
+	char max[128];
+	int fd = open(card_proxy, O_RDWR | O_CLOEXEC), ok = 1;
+	uint32_t a, b;
+
+	if (fd < 0 || write_str("/sys/fs/cgroup/cgroup.subtree_control", "+dmem")) {
+		ktap_diag("enabling dmem: %s", strerror(errno));
+		return 0;
+	}
+	snprintf(max, sizeof(max), "mockgpu/%s 786432", card_name);
+	if (write_str(CG "/dmem.max", max)) {
+		ktap_diag("writing dmem.max: %s", strerror(errno));
+		return 0;
+	}
+	if (create(fd, W(512 * KiB), &a) || touch(fd, a, 512 * KiB)) {
+		ktap_diag("first 512 KiB: %s", strerror(errno));
+		return 0;
+	}
+	errno = 0;
+	if (!create(fd, W(512 * KiB), &b)) {
+		ktap_diag("a second 512 KiB passed dmem.max 768 KiB");
+		gem_close(fd, b);
+		ok = 0;
+	} else if (errno != EDQUOT) {
+		ktap_diag("second 512 KiB: %s (want EDQUOT)", strerror(errno));
+		ok = 0;
+	}
+	ok &= check("under dmem.max", truth(), charged_all(), 512 * KiB);
+	if (dmem_current() != (int64_t)(512 * KiB)) {
+		ktap_diag("dmem.current %" PRId64 ", want 524288", dmem_current());
+		ok = 0;
+	}
+	gem_close(fd, a);
+	ok &= check("freed", truth_settles(0), charge_settles(0), 0);
+	if (dmem_current() != 0) {
+		ktap_diag("dmem.current %" PRId64 " after free", dmem_current());
+		ok = 0;
+	}
+	snprintf(max, sizeof(max), "mockgpu/%s max", card_name);
+	write_str(CG "/dmem.max", max);
+	close(fd);
+	return ok;
+}
+
 int main(int argc, char **argv)
 {
 	char pid[32];
@@ -534,7 +608,7 @@ int main(int argc, char **argv)
 	}
 	card_path = argv[1];
 	render_path = argv[2];
-	ktap_header(9);
+	ktap_header(10);
 	if (target_add(card_path, card_name) || target_add(render_path, render_name)) {
 		printf("Bail out! TARGET_ADD: %s\n", strerror(errno));
 		return 1;
@@ -568,5 +642,6 @@ int main(int argc, char **argv)
 	ktap_result(test_encodings(), "other encodings of CREATE_DUMB: charged and refused alike");
 	ktap_result(test_render_create(), "render node: CREATE_DUMB refused as directly (EACCES)");
 	ktap_result(test_efault(), "unwritable answer: EFAULT, nothing left alive or charged");
+	ktap_result(test_dmem(), "cgroup dmem.max refuses, dmem.current matches the device");
 	return ktap_finish();
 }
