@@ -74,11 +74,10 @@ const char *mockgpu_drm_driver_name(struct file *real)
  * The core ioctls mockgpu runs itself, each what DRM's handler does (those
  * are not exported) over exported pieces.
  */
-static int create_dumb(struct drm_device *dev, void *data, struct drm_file *fp)
+static int create_dumb_checked(struct drm_device *dev, struct drm_mode_create_dumb *args,
+			       struct drm_file *fp)
 {
-	struct drm_mode_create_dumb *args = data;
 	u32 cpp, stride;
-	int ret;
 
 	/* drm_mode_create_dumb(), drm_dumb_buffers.c */
 	if (!dev->driver->dumb_create)
@@ -98,7 +97,15 @@ static int create_dumb(struct drm_device *dev, void *data, struct drm_file *fp)
 	args->handle = 0;
 	args->pitch = 0;
 	args->size = 0;
-	ret = dev->driver->dumb_create(fp, dev, args);
+	return dev->driver->dumb_create(fp, dev, args);
+}
+
+/* drm_mode_create_dumb_ioctl(): the outputs are zeroed on any error. */
+static int create_dumb(struct drm_device *dev, void *data, struct drm_file *fp)
+{
+	struct drm_mode_create_dumb *args = data;
+	int ret = create_dumb_checked(dev, args, fp);
+
 	if (ret) {
 		args->handle = 0;
 		args->pitch = 0;

@@ -166,8 +166,11 @@ unsafe extern "C" {
         ksize: *mut u32,
     ) -> c_int;
     /// Runs `cmd` on the kernel copy `kdata` (of the size `mockgpu_drm_sizes` gave).
-    pub(crate) fn mockgpu_drm_call(real: *mut bindings::file, cmd: c_uint, kdata: *mut c_void)
-        -> c_int;
+    pub(crate) fn mockgpu_drm_call(
+        real: *mut bindings::file,
+        cmd: c_uint,
+        kdata: *mut c_void,
+    ) -> c_int;
     /// The GEM object behind a handle, referenced, and its size; or NULL.
     pub(crate) fn mockgpu_gem_lookup(
         real: *mut bindings::file,
@@ -195,10 +198,20 @@ unsafe extern "C" {
     /// Unregisters a region (charges outstanding keep it alive).
     pub(crate) fn mockgpu_dmem_unregister(region: *mut c_void);
     /// Charges the current task's cgroup: 0 and the pool, `-EAGAIN` over `dmem.max`.
-    pub(crate) fn mockgpu_dmem_try_charge(region: *mut c_void, size: u64, pool: *mut *mut c_void)
-        -> c_int;
+    pub(crate) fn mockgpu_dmem_try_charge(
+        region: *mut c_void,
+        size: u64,
+        pool: *mut *mut c_void,
+    ) -> c_int;
     /// Returns a charge to its pool.
     pub(crate) fn mockgpu_dmem_uncharge(pool: *mut c_void, size: u64);
+    /// realgpu's `realgpu_buffer_alive`, with a reference on its module; NULL
+    /// if realgpu is not loaded.
+    pub(crate) fn mockgpu_realgpu_alive_get() -> *mut c_void;
+    /// Drops the reference of `mockgpu_realgpu_alive_get`.
+    pub(crate) fn mockgpu_realgpu_alive_put();
+    /// Calls the function from `mockgpu_realgpu_alive_get`.
+    pub(crate) fn mockgpu_realgpu_alive(alive: *mut c_void, id: u64) -> bool;
     /// The target reference of the node an inode of mockgpu's major opened.
     pub(crate) fn mockgpu_node_target(inode: *const bindings::inode) -> *const c_void;
 }

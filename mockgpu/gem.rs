@@ -14,8 +14,8 @@
 //! the charge ends when that reference is the only one left: no handle in
 //! any file, no mmap, no dma-buf, no flink name (a name is dropped with the
 //! last handle). That is checked when a handle is closed and by a reaper
-//! (a delayed work, every [`REAP_MS`] while anything is held, and shortly
-//! after a proxy file closes).
+//! (a delayed work, every [`REAP_MS`] while anything is held, and when a
+//! proxy file has closed its real file).
 //!
 //! Who pays: the tenant that first brings an object into mockgpu's view
 //! (creates it, or imports one nobody is charged for) pays for it until it
@@ -47,9 +47,6 @@ use crate::{
 
 /// How often the reaper looks for dead objects while any is held, ms.
 const REAP_MS: u32 = 1000;
-/// How soon after a proxy file closes the reaper runs (the real file is
-/// released after the proxy's own release returns), ms.
-const REAP_AFTER_CLOSE_MS: u32 = 20;
 /// Kernel copies up to this size live on the stack (every decoded
 /// argument's canonical size is under 64 bytes).
 const STACK_ARG: usize = 128;
@@ -216,9 +213,12 @@ impl GemTable {
         }
     }
 
-    /// Called when a proxy file of this device closes.
+    /// Called when a proxy file of this device closed its real file: the
+    /// objects only it held are dead now, and their charges end at once.
     pub(crate) fn file_closed(&self) {
-        self.kick(REAP_AFTER_CLOSE_MS);
+        if self.reap() {
+            self.kick(REAP_MS);
+        }
     }
 
     /// Ends the charge of every object only mockgpu still holds. Returns
@@ -407,7 +407,11 @@ impl GemTable {
         }
         // Answered like `drm_ioctl`: copied out whatever the result.
         let out = k.bytes().get(..outb).ok_or(EINVAL)?;
-        if UserSlice::new(user, outb).writer().write_slice(out).is_err() {
+        if UserSlice::new(user, outb)
+            .writer()
+            .write_slice(out)
+            .is_err()
+        {
             // The program never learns the handle: undo it in the kernel.
             if let Some(h) = made {
                 self.undo(c.real, h);

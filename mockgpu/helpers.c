@@ -604,3 +604,25 @@ void mockgpu_debugfs_exit(void)
 {
 	debugfs_remove(mockgpu_debugfs);
 }
+
+/*
+ * realgpu's registry of live buffers (tests/realgpu), the simulated GPU's
+ * counterpart of a GEM object's reference count: taken with a reference on
+ * realgpu's module, so that mockgpu does not depend on it being loaded.
+ */
+extern bool realgpu_buffer_alive(u64 id);
+
+void *mockgpu_realgpu_alive_get(void)
+{
+	return symbol_get(realgpu_buffer_alive);
+}
+
+void mockgpu_realgpu_alive_put(void)
+{
+	symbol_put(realgpu_buffer_alive);
+}
+
+bool mockgpu_realgpu_alive(void *alive, u64 id)
+{
+	return ((bool (*)(u64))alive)(id);
+}

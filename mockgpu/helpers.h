@@ -84,6 +84,10 @@ void mockgpu_dmem_unregister(void *region);
 int mockgpu_dmem_try_charge(void *region, u64 size, void **pool);
 void mockgpu_dmem_uncharge(void *pool, u64 size);
 
+void *mockgpu_realgpu_alive_get(void);
+void mockgpu_realgpu_alive_put(void);
+bool mockgpu_realgpu_alive(void *alive, u64 id);
+
 unsigned long mockgpu_scratch_map(void);
 void mockgpu_scratch_unmap(unsigned long addr);
 

@@ -26,6 +26,7 @@ mod dmem;
 mod ffi;
 mod fops;
 mod gem;
+mod linger;
 #[allow(
     dead_code,
     unreachable_pub,

@@ -629,25 +629,29 @@ impl ProxyFile {
 #[pinned_drop]
 impl PinnedDrop for ProxyFile {
     fn drop(self: Pin<&mut Self>) {
-        // Everything this file holds is returned, however it was closed
-        // (close, exit, SIGKILL): the driver frees it with the real file.
-        let mut charges = self.charges.lock();
-        let all = core::mem::take(&mut *charges);
-        for c in Iterator::chain(all.by_handle.values(), all.unowned.iter()) {
-            self.tenant.release(c.id, c.size);
-        }
-        drop(charges);
         // The time of work that ran since the last submission.
         if self.metered.load(Ordering::Relaxed) {
             self.charge_device_time();
         }
+        let all = core::mem::take(&mut *self.charges.lock());
+        // The driver releases the context now (unless a mapping holds the
+        // real file): every buffer nothing else keeps dies here, however
+        // the proxy was closed (close, exit, SIGKILL).
+        // SAFETY: the proxy file is being released: nothing uses `real` any
+        // more; `drop` runs in `__fput`'s process context, without locks.
+        unsafe { self.real.close_now() };
+        // Those a mapping, an export or a job keeps stay charged until they
+        // die (see `linger.rs`); the others are returned now.
+        for c in Iterator::chain(all.by_handle.values(), all.unowned.iter()) {
+            self.target.release_buffer(&self.tenant, c.id, c.size);
+        }
         self.tenant.uncharge_file();
-        self.target.forget_if_removable(&self.tenant);
         if let Some(gem) = self.target.gem() {
-            // The real file is released after this returns: its objects
-            // then die, unless a mapping or an export keeps them.
+            // The objects of the closed context are dead unless a mapping
+            // or an export keeps them.
             gem.file_closed();
         }
+        self.target.forget_if_removable(&self.tenant);
     }
 }
 
@@ -743,7 +747,7 @@ impl ProxyFile {
                 let ret = self.forward(via, cmd, arg);
                 if ret == 0 {
                     if let Some(c) = charges.remove(handle) {
-                        self.tenant.release(c.id, c.size);
+                        self.target.release_buffer(&self.tenant, c.id, c.size);
                     }
                 }
                 Ok(ret)

@@ -141,13 +141,15 @@ impl Drop for RealNode {
 ///
 /// # Invariants
 ///
-/// `file` is open and we own one reference on it, dropped in `Drop`. `fops`
-/// is its `f_op`, the real driver's table, which does not change after open
-/// and stays valid while the file is open (an open file pins its driver's
+/// `file` is open and we own one reference on it, dropped in `Drop` (or
+/// earlier by [`RealFile::close_now`], which sets `closed`). `fops` is its
+/// `f_op`, the real driver's table, which does not change after open and
+/// stays valid while the file is open (an open file pins its driver's
 /// module).
 pub(crate) struct RealFile {
     file: NonNull<bindings::file>,
     fops: NonNull<bindings::file_operations>,
+    closed: core::sync::atomic::AtomicBool,
 }
 
 // SAFETY: a reference on a `struct file` may be used and dropped (`fput`)
@@ -173,7 +175,11 @@ impl RealFile {
             return Err(ENODEV);
         };
         // INVARIANT: the reference is ours; `fops` is the open file's table.
-        Ok(RealFile { file, fops })
+        Ok(RealFile {
+            file,
+            fops,
+            closed: core::sync::atomic::AtomicBool::new(false),
+        })
     }
 
     /// The raw `struct file` of the real driver.
@@ -288,10 +294,33 @@ impl Drop for DeviceRef {
     }
 }
 
+impl RealFile {
+    /// Drops our reference now, synchronously: if it is the last one (no
+    /// mapping holds the file), the driver releases the context before this
+    /// returns, and with it every buffer nothing else keeps, so that their
+    /// charges can end at once, as the memory does on the bare device.
+    ///
+    /// # Safety
+    ///
+    /// Called once, by the owner, in process context with no lock held, and
+    /// nothing uses the file afterwards.
+    pub(crate) unsafe fn close_now(&self) {
+        use core::sync::atomic::Ordering;
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            // SAFETY: our reference (type invariants), dropped once (the
+            // flag); `__fput_sync` may run the driver's release here, which
+            // the safety requirements allow.
+            unsafe { bindings::__fput_sync(self.as_ptr()) };
+        }
+    }
+}
+
 impl Drop for RealFile {
     fn drop(&mut self) {
-        // SAFETY: by the type invariants we own one reference, dropped once here.
-        unsafe { bindings::fput(self.as_ptr()) };
+        if !*self.closed.get_mut() {
+            // SAFETY: by the type invariants we own one reference, dropped once here.
+            unsafe { bindings::fput(self.as_ptr()) };
+        }
     }
 }
 

@@ -39,6 +39,7 @@ use crate::{
     ffi::{self, MockgpuNode},
     fops,
     gem::GemTable,
+    linger::Lingering,
     policy::{abi::control::Limits, allow::IoctlPolicy, backend::Backend},
     real::{DeviceRef, RealNode},
     tenant::{Chain, Key, Tenant},
@@ -70,6 +71,8 @@ pub(crate) struct Target {
     gem: Option<Arc<GemTable>>,
     /// The target's dmem cgroup region, `mockgpu/<name>` (DRM targets).
     dmem: Option<Region>,
+    /// Charges of the simulated GPU's buffers that outlived their handles.
+    linger: Option<Arc<Lingering>>,
     /// The real device's parent (a DRM device's bus device), which the proxy
     /// node's device gets too, for discovery by device number.
     parent: Option<DeviceRef>,
@@ -113,6 +116,10 @@ impl Target {
             Some(_) => Region::register(&name, 0)?,
             None => None,
         };
+        let linger = match backend {
+            Backend::RealGpu => Lingering::new()?,
+            _ => None,
+        };
         Arc::pin_init(
             pin_init!(Target {
                 name,
@@ -125,6 +132,7 @@ impl Target {
                 removed: AtomicBool::new(false),
                 gem,
                 dmem,
+                linger,
                 parent,
                 tenants <- new_mutex!(KVec::new()),
             }),
@@ -163,6 +171,25 @@ impl Target {
     #[inline]
     pub(crate) fn gem(&self) -> Option<&Arc<GemTable>> {
         self.gem.as_ref()
+    }
+
+    /// Ends the charge of a buffer whose handle `tenant` dropped (a free,
+    /// or its file's close), unless the buffer lives on (then when it dies).
+    pub(crate) fn release_buffer(&self, tenant: &Arc<Tenant>, id: Option<u64>, size: u64) {
+        match &self.linger {
+            Some(l) => l.release(tenant, id, size, |id| self.held_by_other(tenant, id)),
+            None => tenant.release(id, size),
+        }
+    }
+
+    /// Whether a tenant other than `tenant` is charged for the buffer `id`
+    /// (then it, not a mapping or an export of `tenant`'s, may be what
+    /// keeps the buffer alive, and it pays).
+    fn held_by_other(&self, tenant: &Arc<Tenant>, id: u64) -> bool {
+        let tenants = self.tenants.lock();
+        tenants
+            .iter()
+            .any(|t| !core::ptr::eq::<Tenant>(&**t, &**tenant) && t.holds(id))
     }
 
     /// The target's dmem cgroup region.
@@ -318,7 +345,12 @@ impl Target {
         }
         if let Some(gem) = &self.gem {
             let (n, bytes) = gem.stats();
-            kernel::seq_print!(m, "  GEM objects charged on the device: {}, {} B\n", n, bytes);
+            kernel::seq_print!(
+                m,
+                "  GEM objects charged on the device: {}, {} B\n",
+                n,
+                bytes
+            );
         }
         let _ = self.for_each_usage(|u| {
             let configured = if u.configured != 0 {

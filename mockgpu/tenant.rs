@@ -397,6 +397,11 @@ impl Tenant {
         self.memory.force_charge(size);
     }
 
+    /// Whether the tenant is charged for the buffer `id`.
+    pub(crate) fn holds(&self, id: u64) -> bool {
+        self.held.lock().by_id.get(&id).is_some()
+    }
+
     /// Releases one handle of a buffer adopted with `id` and `size`.
     pub(crate) fn release(&self, id: Option<u64>, size: u64) {
         let Some(id) = id else {

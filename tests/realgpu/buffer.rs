@@ -48,6 +48,31 @@ pub(crate) struct Buffer {
     #[pin]
     alloc_lock: Mutex<()>,
     charge: VramCharge,
+    _live: LiveId,
+}
+
+/// A buffer's entry in the registry of live buffers (`realgpu_buffer_alive`,
+/// which mockgpu asks), from its creation to its drop.
+///
+/// # Invariants
+///
+/// `0` is recorded as alive while this exists.
+struct LiveId(u64);
+
+impl LiveId {
+    fn new(id: u64) -> Result<Self> {
+        // SAFETY: plain call; the registry copies the id.
+        kernel::error::to_result(unsafe { crate::helpers::realgpu_live_add(id) })?;
+        // INVARIANT: recorded just now.
+        Ok(LiveId(id))
+    }
+}
+
+impl Drop for LiveId {
+    fn drop(&mut self) {
+        // SAFETY: plain call.
+        unsafe { crate::helpers::realgpu_live_del(self.0) };
+    }
 }
 
 impl Buffer {
@@ -75,15 +100,18 @@ impl Buffer {
                 .map_err(|_| ENOMEM)?;
         }
 
+        let id = dev.alloc_buf_id();
+        let live = LiveId::new(id)?;
         // INVARIANT: `size` is a non-zero page multiple of at most `MAX_BUFFER_SIZE`, with one
         // empty slot per page.
         Arc::pin_init(
             try_pin_init!(Self {
-                id: dev.alloc_buf_id(),
+                id,
                 size,
                 pages,
                 alloc_lock <- new_mutex!(()),
                 charge,
+                _live: live,
             }),
             GFP_KERNEL,
         )

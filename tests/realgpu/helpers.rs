@@ -57,4 +57,10 @@ unsafe extern "C" {
 
     /// Calls `vmf_error(err)`: converts a negative errno into a `vm_fault_t`.
     pub(crate) fn realgpu_vmf_error(err: c_int) -> bindings::vm_fault_t;
+
+    /// Records buffer `id` as alive; 0 or `-ENOMEM`.
+    pub(crate) fn realgpu_live_add(id: u64) -> c_int;
+
+    /// Records buffer `id` as dead.
+    pub(crate) fn realgpu_live_del(id: u64);
 }

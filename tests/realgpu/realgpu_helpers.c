@@ -10,6 +10,7 @@
 #include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/workqueue.h>
+#include <linux/xarray.h>
 
 #include "realgpu_helpers.h"
 
@@ -42,3 +43,27 @@ vm_fault_t realgpu_vmf_error(int err)
 {
 	return vmf_error(err);
 }
+
+/*
+ * The ids of the buffers alive, as real drivers know which of their objects
+ * live: mockgpu asks (realgpu_buffer_alive) whether a buffer whose last
+ * handle is gone is still kept by a mapping, an export or a job, and keeps
+ * charging it until it is not. Ids are never reused.
+ */
+static DEFINE_XARRAY(realgpu_live);
+
+int realgpu_live_add(u64 id)
+{
+	return xa_err(xa_store(&realgpu_live, id, xa_mk_value(1), GFP_KERNEL));
+}
+
+void realgpu_live_del(u64 id)
+{
+	xa_erase(&realgpu_live, id);
+}
+
+bool realgpu_buffer_alive(u64 id)
+{
+	return xa_load(&realgpu_live, id) != NULL;
+}
+EXPORT_SYMBOL_GPL(realgpu_buffer_alive);

@@ -36,4 +36,9 @@ vm_fault_t realgpu_vmf_insert_page(struct vm_fault *vmf, struct page *page);
 /* vmf_error(err): a negative errno as a vm_fault_t. */
 vm_fault_t realgpu_vmf_error(int err);
 
+/* The registry of live buffer ids (realgpu_buffer_alive is exported to mockgpu). */
+int realgpu_live_add(u64 id);
+void realgpu_live_del(u64 id);
+bool realgpu_buffer_alive(u64 id);
+
 #endif /* REALGPU_HELPERS_H */

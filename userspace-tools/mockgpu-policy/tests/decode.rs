@@ -87,7 +87,14 @@ fn drm_table() {
     };
     let d = DrmDriver::Other;
     assert_eq!(drm_gem_op(d, drm::IOCTL_MODE_CREATE_DUMB), Some(create));
-    for (dir, size) in [(3u32, 64usize), (1, 32), (2, 32), (0, 0), (3, 8), (3, 0x3fff)] {
+    for (dir, size) in [
+        (3u32, 64usize),
+        (1, 32),
+        (2, 32),
+        (0, 0),
+        (3, 8),
+        (3, 0x3fff),
+    ] {
         let cmd = abi_ioc(dir, 0xB2, size);
         assert_eq!(drm_gem_op(d, cmd), Some(create), "{cmd:#x}");
     }
@@ -104,7 +111,10 @@ fn drm_table() {
         Some(GemOp::Import { handle_at: 0 })
     );
     // Another ioctl type with the same number is not DRM's.
-    assert_eq!(drm_gem_op(d, (3 << 30) | (32 << 16) | (0xB7 << 8) | 0xB2), None);
+    assert_eq!(
+        drm_gem_op(d, (3 << 30) | (32 << 16) | (0xB7 << 8) | 0xB2),
+        None
+    );
     // Driver numbers are the driver's: virtio-gpu's creations only there.
     assert_eq!(gem_op(d, 0x44), None);
     assert_eq!(
@@ -137,7 +147,10 @@ fn drm_layouts() {
     assert_eq!(size_of::<drm::PrimeHandle>(), 12);
     assert_eq!(size_of::<drm::VirtgpuResourceCreate>(), 56);
     assert_eq!(size_of::<drm::VirtgpuResourceCreateBlob>(), 56);
-    assert_eq!(std::mem::offset_of!(drm::VirtgpuResourceCreateBlob, size), 16);
+    assert_eq!(
+        std::mem::offset_of!(drm::VirtgpuResourceCreateBlob, size),
+        16
+    );
 }
 
 /// `_IOC(dir, 'd', nr, size)`.
@@ -163,7 +176,12 @@ fn sizes_cannot_wrap() {
         assert_eq!(reserve_size(u64_at, &v.to_ne_bytes()[..]), want, "{v:#x}");
     }
     let u32_at = SizeSource::U32AtOrPage(0);
-    for (v, want) in [(0u32, 4096u64), (1, 4096), (4097, 8192), (u32::MAX, 1 << 32)] {
+    for (v, want) in [
+        (0u32, 4096u64),
+        (1, 4096),
+        (4097, 8192),
+        (u32::MAX, 1 << 32),
+    ] {
         assert_eq!(reserve_size(u32_at, &v.to_ne_bytes()[..]), Some(want));
     }
     let dumb = |w: u32, h: u32, bpp: u32| drm::CreateDumb {
@@ -174,7 +192,10 @@ fn sizes_cannot_wrap() {
     };
     // width * cpp * height past 2^32 is still exact in 64 bits.
     let d = dumb(65536, 65536, 32);
-    assert_eq!(reserve_size(SizeSource::Dumb, &bytes(&d)[..]), Some(1 << 34));
+    assert_eq!(
+        reserve_size(SizeSource::Dumb, &bytes(&d)[..]),
+        Some(1 << 34)
+    );
     // bpp of u32::MAX rounds up to 2^29 bytes a pixel without wrapping.
     let d = dumb(u32::MAX, 1, u32::MAX);
     let want = (u64::from(u32::MAX) * u64::from(u32::MAX).div_ceil(8)).next_multiple_of(4096);

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The simulated GPU's buffers, charged while they live.
+//!
+//! A realgpu buffer is kept alive by its handles, and also by mappings of
+//! it, export files and queued jobs, which outlive the handle a FREE (or a
+//! closed file) drops. When the last handle of a charged buffer goes and
+//! realgpu says the buffer is still alive (`realgpu_buffer_alive`, its
+//! registry of live buffer ids, as a DRM driver has its objects' reference
+//! counts), the charge is kept here until the buffer dies, checked by a
+//! reaper while anything is kept.
+
+use core::{
+    ptr::NonNull,
+    sync::atomic::{AtomicPtr, Ordering},
+};
+
+use kernel::{ffi::c_void, new_mutex, prelude::*, sync::Arc, sync::Mutex};
+
+use crate::{ffi, tenant::Tenant};
+
+/// How often kept charges are checked, ms.
+const REAP_MS: u32 = 200;
+
+/// A charge kept for a buffer that outlived its handles.
+struct Kept {
+    tenant: Arc<Tenant>,
+    id: u64,
+    size: u64,
+}
+
+/// The charges of one target's buffers that outlived their handles.
+///
+/// # Invariants
+///
+/// `alive` is realgpu's `realgpu_buffer_alive`, with a reference on its
+/// module until drop. Every `Kept` still holds its charge on its tenant
+/// (released once: by the reaper when the buffer is dead, or on drop).
+/// `reaper` is null or a reaper borrowing `self`, freed before `self`.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Lingering {
+    alive: NonNull<c_void>,
+    #[pin]
+    kept: Mutex<KVec<Kept>>,
+    reaper: AtomicPtr<ffi::MockgpuReaper>,
+}
+
+// SAFETY: `alive` is a function that may be called from any thread; `kept`
+// is behind a mutex; `reaper` is an atomic pointer to a thread-safe work.
+unsafe impl Send for Lingering {}
+// SAFETY: as above.
+unsafe impl Sync for Lingering {}
+
+impl Lingering {
+    /// The lingering charges of a realgpu target; `None` if realgpu offers
+    /// no registry (then charges end with their handles, as before).
+    pub(crate) fn new() -> Result<Option<Arc<Self>>> {
+        // SAFETY: plain call; a non-null result carries a module reference.
+        let Some(alive) = NonNull::new(unsafe { ffi::mockgpu_realgpu_alive_get() }) else {
+            return Ok(None);
+        };
+        // INVARIANT: `alive` is referenced; no reaper yet.
+        let this = Arc::pin_init(
+            pin_init!(Lingering {
+                alive,
+                kept <- new_mutex!(KVec::new()),
+                reaper: AtomicPtr::new(core::ptr::null_mut()),
+            }),
+            GFP_KERNEL,
+        )
+        .inspect_err(|_| {
+            // SAFETY: referenced just above, not stored.
+            unsafe { ffi::mockgpu_realgpu_alive_put() };
+        })?;
+        // SAFETY: `reap_work` takes a `Lingering` pointer; the reaper is
+        // freed in `drop` before `this` (type invariants).
+        let reaper =
+            unsafe { ffi::mockgpu_reaper_new(reap_work, Arc::as_ptr(&this).cast::<c_void>()) };
+        if reaper.is_null() {
+            return Err(ENOMEM);
+        }
+        this.reaper.store(reaper, Ordering::Release);
+        Ok(Some(this))
+    }
+
+    fn alive(&self, id: u64) -> bool {
+        // SAFETY: `alive` is realgpu's function, its module referenced.
+        unsafe { ffi::mockgpu_realgpu_alive(self.alive.as_ptr(), id) }
+    }
+
+    /// Ends the charge of a buffer whose handle is gone, or keeps it while
+    /// the buffer lives on, unless another tenant is charged for it
+    /// (`held_by_other`: that one pays while it holds it).
+    pub(crate) fn release(
+        &self,
+        tenant: &Arc<Tenant>,
+        id: Option<u64>,
+        size: u64,
+        held_by_other: impl Fn(u64) -> bool,
+    ) {
+        let Some(id) = id.filter(|&id| self.alive(id) && !held_by_other(id)) else {
+            tenant.release(id, size);
+            return;
+        };
+        let mut kept = self.kept.lock();
+        if kept.reserve(1, GFP_KERNEL).is_err() {
+            // No memory to keep it: the charge ends early (never leaks).
+            drop(kept);
+            tenant.release(Some(id), size);
+            return;
+        }
+        let k = Kept {
+            tenant: tenant.clone(),
+            id,
+            size,
+        };
+        // INVARIANT: the charge moves here; room was reserved just above.
+        if let Err(e) = kept.push_within_capacity(k) {
+            let k = e.0;
+            k.tenant.release(Some(k.id), k.size);
+        }
+        drop(kept);
+        self.kick();
+    }
+
+    fn kick(&self) {
+        let r = self.reaper.load(Ordering::Acquire);
+        if !r.is_null() {
+            // SAFETY: a live reaper (type invariants).
+            unsafe { ffi::mockgpu_reaper_kick(r, REAP_MS) };
+        }
+    }
+
+    /// Ends the charges of dead buffers; whether any is still kept.
+    fn reap(&self) -> bool {
+        let mut kept = self.kept.lock();
+        kept.retain(|k| {
+            let live = self.alive(k.id);
+            if !live {
+                k.tenant.release(Some(k.id), k.size);
+            }
+            live
+        });
+        !kept.is_empty()
+    }
+}
+
+/// The reaper's work.
+///
+/// # Safety
+///
+/// `this` is a live `Lingering` (its reaper is freed before it is).
+unsafe extern "C" fn reap_work(this: *const c_void) {
+    // SAFETY: by the safety requirements.
+    let this = unsafe { &*this.cast::<Lingering>() };
+    if this.reap() {
+        this.kick();
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Lingering {
+    fn drop(self: Pin<&mut Self>) {
+        let r = self.reaper.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if !r.is_null() {
+            // SAFETY: a live reaper; afterwards its work neither runs nor is queued.
+            unsafe { ffi::mockgpu_reaper_free(r) };
+        }
+        for k in self.kept.lock().drain_all() {
+            k.tenant.release(Some(k.id), k.size);
+        }
+        // SAFETY: referenced since construction (type invariants), dropped once.
+        unsafe { ffi::mockgpu_realgpu_alive_put() };
+    }
+}

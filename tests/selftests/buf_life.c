@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * buf_life: on the simulated GPU, a buffer stays charged while anything
+ * keeps it alive after its handle is gone (issue 11): a mapping, an export
+ * file, a queued job, a mapping of a context whose file was closed.
+ *
+ *   buf_life [REAL]            default /dev/realgpu
+ *
+ * The test adds the real node as a target whose tenants are cgroups, joins a
+ * new cgroup with a 1 MiB limit and compares mockgpu's charge with the
+ * device's own count (GET_INFO's vram_used, read on the real node).
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "ktap.h"
+#include "mockgpu.h"
+#include "realgpu.h"
+
+#define KiB 1024ull
+#define LIMIT (1024 * KiB)
+#define CG "/sys/fs/cgroup/buf_life"
+
+static const char *real_path = "/dev/realgpu";
+static char name[MOCKGPU_NAME_MAX], proxy[128];
+static uint64_t cg_id, base;
+static int real_fd = -1;
+
+static uint64_t device_used(void)
+{
+	struct realgpu_info info = { 0 };
+
+	if (ioctl(real_fd, REALGPU_IOCTL_GET_INFO, &info))
+		return UINT64_MAX;
+	return info.vram_used - base;
+}
+
+static uint64_t charged(void)
+{
+	return ctl_memory_used(name, MOCKGPU_TENANT_CGROUP, cg_id);
+}
+
+/* Both counts once they settle at @want (buffers die a moment after their
+ * last holder, charges at the next reaper pass), or after 5 s. */
+static int settles(const char *what, uint64_t want)
+{
+	uint64_t d = device_used(), c = charged();
+
+	for (int i = 0; i < 500 && (d != want || c != want); i++) {
+		usleep(10000);
+		d = device_used();
+		c = charged();
+	}
+	if (d != want || c != want)
+		ktap_diag("%s: device %" PRIu64 " B, charged %" PRIu64 " B, want %" PRIu64 " B",
+			  what, d, c, want);
+	return d == want && c == want;
+}
+
+/* Both counts equal @want now and still after 500 ms (no early release). */
+static int holds(const char *what, uint64_t want)
+{
+	int ok = settles(what, want);
+
+	usleep(500 * 1000);
+	return ok && settles(what, want);
+}
+
+static int alloc(int fd, uint64_t size, struct realgpu_alloc *a)
+{
+	*a = (struct realgpu_alloc){ .size = size };
+	return ioctl(fd, REALGPU_IOCTL_ALLOC, a);
+}
+
+static int gpu_free(int fd, uint32_t h)
+{
+	struct realgpu_free f = { .handle = h };
+
+	return ioctl(fd, REALGPU_IOCTL_FREE, &f);
+}
+
+/* With 512 KiB kept alive, a 768 KiB buffer is over the 1 MiB limit. */
+static int refused_next_to_kept(int fd)
+{
+	struct realgpu_alloc b;
+
+	errno = 0;
+	if (!alloc(fd, 768 * KiB, &b)) {
+		ktap_diag("768 KiB allocated next to 512 KiB kept alive");
+		gpu_free(fd, b.handle);
+		return 0;
+	}
+	if (errno != EDQUOT)
+		ktap_diag("768 KiB next to 512 KiB kept: %s (want EDQUOT)", strerror(errno));
+	return errno == EDQUOT;
+}
+
+enum keep { KEEP_MAP, KEEP_EXPORT, KEEP_JOB, KEEP_CLOSED_FILE };
+
+static int test_keep(enum keep how)
+{
+	int fd = open(proxy, O_RDWR | O_CLOEXEC), other = -1, ok = 1;
+	struct realgpu_export ex = { 0 };
+	struct realgpu_alloc a;
+	void *p = NULL;
+
+	if (!settles("before", 0) || fd < 0 || alloc(fd, 512 * KiB, &a))
+		return 0;
+	switch (how) {
+	case KEEP_MAP:
+	case KEEP_CLOSED_FILE:
+		p = mmap(NULL, 512 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, a.mmap_offset);
+		if (p == MAP_FAILED)
+			return 0;
+		break;
+	case KEEP_EXPORT:
+		ex.handle = a.handle;
+		if (ioctl(fd, REALGPU_IOCTL_EXPORT, &ex))
+			return 0;
+		break;
+	case KEEP_JOB: {
+		struct realgpu_submit s = { .op = REALGPU_OP_FILL, .dst = a.handle,
+					    .value = 7, .cost_us = 900000 };
+
+		if (ioctl(fd, REALGPU_IOCTL_SUBMIT, &s)) {
+			ktap_diag("SUBMIT: %s", strerror(errno));
+			return 0;
+		}
+		break;
+	}
+	}
+	if (how == KEEP_CLOSED_FILE) {
+		close(fd);
+		fd = other = open(proxy, O_RDWR | O_CLOEXEC);
+	} else if (gpu_free(fd, a.handle)) {
+		ktap_diag("FREE: %s", strerror(errno));
+		return 0;
+	}
+	ok &= holds("handle gone, buffer kept", 512 * KiB);
+	ok &= refused_next_to_kept(fd);
+	if (p)
+		munmap(p, 512 * KiB);
+	if (ex.fd > 0)
+		close(ex.fd);
+	ok &= settles("buffer dead", 0);
+	close(fd);
+	return ok;
+}
+
+int main(int argc, char **argv)
+{
+	struct mockgpu_target_add add = { .hdr = { MOCKGPU_ABI_VERSION, sizeof(add) } };
+	struct mockgpu_limit l = { .hdr = { MOCKGPU_ABI_VERSION, sizeof(l) } };
+	char pid[32];
+	struct stat st;
+	int cfd;
+
+	if (argc > 1)
+		real_path = argv[1];
+	ktap_header(4);
+	snprintf(add.path, sizeof(add.path), "%s", real_path);
+	add.tenant_kind = MOCKGPU_TENANT_CGROUP;
+	real_fd = open(real_path, O_RDWR | O_CLOEXEC);
+	if (real_fd < 0 || ctl(MOCKGPU_IOCTL_TARGET_ADD, &add)) {
+		printf("Bail out! %s: %s\n", real_path, strerror(errno));
+		return 1;
+	}
+	snprintf(name, sizeof(name), "%s", add.name);
+	snprintf(proxy, sizeof(proxy), "/dev/mockgpu/%s", name);
+	if ((mkdir(CG, 0755) && errno != EEXIST) || stat(CG, &st)) {
+		printf("Bail out! %s: %s\n", CG, strerror(errno));
+		return 1;
+	}
+	cg_id = st.st_ino;
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	cfd = open(CG "/cgroup.procs", O_WRONLY);
+	if (cfd < 0 || write(cfd, pid, strlen(pid)) < 0) {
+		printf("Bail out! joining %s: %s\n", CG, strerror(errno));
+		return 1;
+	}
+	close(cfd);
+	snprintf(l.target, sizeof(l.target), "%s", name);
+	l.tenant.kind = MOCKGPU_TENANT_CGROUP;
+	l.tenant.id = cg_id;
+	l.limits.memory = LIMIT;
+	l.limits.files = 100;
+	l.limits.compute_pct = 100;
+	if (ctl(MOCKGPU_IOCTL_LIMIT_SET, &l)) {
+		printf("Bail out! LIMIT_SET: %s\n", strerror(errno));
+		return 1;
+	}
+	base = 0;
+	base = device_used();
+	ktap_result(test_keep(KEEP_MAP), "map then free: charged until unmapped");
+	ktap_result(test_keep(KEEP_EXPORT), "export then free: charged until the export closes");
+	ktap_result(test_keep(KEEP_JOB), "free under a running job: charged until the job ends");
+	ktap_result(test_keep(KEEP_CLOSED_FILE), "close while mapped: charged until unmapped");
+	return ktap_finish();
+}
