@@ -665,23 +665,9 @@ impl ProxyFile {
     fn charge_device_time(&self) {
         let mut meter = self.meter.lock();
         let Meter { buf, charged_ns } = &mut *meter;
-        if buf.capacity() < FDINFO_MAX {
-            *buf = KVec::new();
-            if buf.reserve(FDINFO_MAX, GFP_KERNEL).is_err() {
-                return;
-            }
-        }
-        buf.clear();
-        let cap = buf.capacity();
-        // SAFETY: the buffer has room for `cap` bytes; the real file is open.
-        let n = unsafe { ffi::mockgpu_real_fdinfo(self.real.as_ptr(), buf.as_mut_ptr(), cap) };
-        let Ok(len) = usize::try_from(n) else {
+        if self.read_fdinfo(buf).is_err() {
             return;
-        };
-        // SAFETY: the driver wrote `len` bytes, at most `cap` (the
-        // `seq_file` never passes its size), to an empty vector; `u8` has
-        // no invalid values.
-        unsafe { buf.inc_len(len.min(cap)) };
+        }
         let Ok(total) = crate::policy::fdinfo::engine_ns_total(buf) else {
             return;
         };
@@ -699,6 +685,42 @@ impl ProxyFile {
             let now = unsafe { ffi::mockgpu_now_us() };
             self.tenant.charge_device_time(now, new_us);
         }
+    }
+}
+
+/// Reading the driver's own report of this file.
+impl ProxyFile {
+    /// Reads the real driver's fdinfo of this file into `buf` (allocated
+    /// once, [`FDINFO_MAX`] bytes). In the kernel: no thread of the caller
+    /// can change it.
+    fn read_fdinfo(&self, buf: &mut KVec<u8>) -> Result {
+        if buf.capacity() < FDINFO_MAX {
+            *buf = KVec::new();
+            buf.reserve(FDINFO_MAX, GFP_KERNEL)?;
+        }
+        buf.clear();
+        let cap = buf.capacity();
+        // SAFETY: the buffer has room for `cap` bytes; the real file is open.
+        let n = unsafe { ffi::mockgpu_real_fdinfo(self.real.as_ptr(), buf.as_mut_ptr(), cap) };
+        let len = usize::try_from(n).map_err(|_| EIO)?;
+        // SAFETY: the driver wrote `len` bytes, at most `cap` (the
+        // `seq_file` never passes its size), to an empty vector; `u8` has
+        // no invalid values.
+        unsafe { buf.inc_len(len.min(cap)) };
+        Ok(())
+    }
+
+    /// The device memory the driver says this file's context allocated
+    /// (`drm-total-vram` of its fdinfo), when the tenant has a memory limit
+    /// and the driver reports it; read around a decoded allocation, its
+    /// growth is what the driver allocated, whatever user memory says.
+    fn driver_vram(&self) -> Option<u64> {
+        if !self.tenant.memory_limited() {
+            return None;
+        }
+        let mut meter = self.meter.lock();
+        self.read_fdinfo(&mut meter.buf).ok()?;
+        crate::policy::fdinfo::total_memory_bytes(&meter.buf, b"vram")
     }
 }
 
@@ -766,6 +788,7 @@ impl ProxyFile {
                     charges.unprepare(node);
                     return Err(e);
                 }
+                let before = self.driver_vram();
                 let ret = self.forward(via, cmd, arg);
                 if ret < 0 {
                     self.tenant.unreserve(reserve);
@@ -781,12 +804,20 @@ impl ProxyFile {
                     charges.record(node, None, charge);
                     return Ok(ret);
                 };
+                // What the driver allocated, by its own count: the size it
+                // copied may not be the one mockgpu read (another thread can
+                // rewrite the request in between).
+                let grew = before
+                    .zip(self.driver_vram())
+                    .map_or(0, |(b, a)| a.saturating_sub(b));
                 let answer = Answer {
                     handle: Some(handle),
-                    // Never less than reserved, whatever the answer says.
+                    // Never less than reserved or than the driver's growth,
+                    // whatever the answer says.
                     size: input
                         .u64_at(size_out_at)
-                        .map_or(reserve, |s| s.max(reserve)),
+                        .map_or(reserve, |s| s.max(reserve))
+                        .max(grew),
                     id: id_at.and_then(|at| input.u64_at(at)),
                     fresh: true,
                 };

@@ -397,6 +397,12 @@ impl Tenant {
         self.memory.force_charge(size);
     }
 
+    /// Whether the tenant's device memory is limited.
+    #[inline]
+    pub(crate) fn memory_limited(&self) -> bool {
+        self.memory.limit() != crate::policy::quota::UNLIMITED
+    }
+
     /// Whether the tenant is charged for the buffer `id`.
     pub(crate) fn holds(&self, id: u64) -> bool {
         self.held.lock().by_id.get(&id).is_some()

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -154,6 +155,68 @@ static int test_keep(enum keep how)
 	return ok;
 }
 
+static volatile int flip_stop;
+static struct realgpu_alloc flip_arg;
+
+static void *flipper(void *unused)
+{
+	(void)unused;
+	while (!flip_stop) {
+		flip_arg.size = 4 * KiB;
+		flip_arg.size = 16 * 1024 * KiB;
+	}
+	return NULL;
+}
+
+/*
+ * The simulated GPU reads its argument itself, as NVIDIA's driver does: a
+ * thread flipping ALLOC's size between 4 KiB and 16 MiB can make the driver
+ * allocate a size mockgpu never read. mockgpu charges what the driver's own
+ * count (fdinfo drm-total-vram) grew by, and undoes an allocation that does
+ * not fit: the device never holds more than the limit, and equals the charge.
+ */
+static int test_flip(void)
+{
+	static uint32_t handles[512];
+	int fd = open(proxy, O_RDWR | O_CLOEXEC), ok = fd >= 0;
+	uint64_t peak = 0;
+	unsigned n = 0, refused = 0;
+	pthread_t t;
+
+	if (!ok || !settles("before", 0))
+		return 0;
+	flip_stop = 0;
+	pthread_create(&t, NULL, flipper, NULL);
+	for (int i = 0; i < 10000 && ok; i++) {
+		flip_arg.size = 4 * KiB;
+		if (ioctl(fd, REALGPU_IOCTL_ALLOC, &flip_arg)) {
+			refused += errno == EDQUOT;
+		} else if (n < 512) {
+			handles[n++] = flip_arg.handle;
+		}
+		uint64_t d = device_used();
+
+		if (d > peak)
+			peak = d;
+		if (d > LIMIT) {
+			ktap_diag("call %d: device %" PRIu64 " B over the limit", i, d);
+			ok = 0;
+		}
+		if (n == 512 || (i % 1000) == 999) {
+			for (unsigned k = 0; k < n; k++)
+				gpu_free(fd, handles[k]);
+			n = 0;
+		}
+	}
+	flip_stop = 1;
+	pthread_join(t, NULL);
+	ok &= settles("flip: all freed", 0);
+	ktap_diag("flip: 10,000 ALLOCs, %u refused (EDQUOT), device peak %" PRIu64
+		  " KiB against a %llu KiB limit", refused, peak / KiB, LIMIT / KiB);
+	close(fd);
+	return ok;
+}
+
 int main(int argc, char **argv)
 {
 	struct mockgpu_target_add add = { .hdr = { MOCKGPU_ABI_VERSION, sizeof(add) } };
@@ -164,7 +227,7 @@ int main(int argc, char **argv)
 
 	if (argc > 1)
 		real_path = argv[1];
-	ktap_header(4);
+	ktap_header(5);
 	snprintf(add.path, sizeof(add.path), "%s", real_path);
 	add.tenant_kind = MOCKGPU_TENANT_CGROUP;
 	real_fd = open(real_path, O_RDWR | O_CLOEXEC);
@@ -202,5 +265,6 @@ int main(int argc, char **argv)
 	ktap_result(test_keep(KEEP_EXPORT), "export then free: charged until the export closes");
 	ktap_result(test_keep(KEEP_JOB), "free under a running job: charged until the job ends");
 	ktap_result(test_keep(KEEP_CLOSED_FILE), "close while mapped: charged until unmapped");
+	ktap_result(test_flip(), "ALLOC's size flipped by a thread (10,000 calls): the device never above the limit");
 	return ktap_finish();
 }
