@@ -32,6 +32,12 @@ declare -A PKG_FILE=(
   # An OCI runtime for the guest's container test (tests/guest/crun.sh);
   # scripts/vm.sh copies it and its shared libraries into the initramfs.
   [crun]=/usr/bin/crun
+  # podman reading mockgpu's CDI spec in the guest (tests/guest/podman.sh):
+  # podman pulls in conmon and containers-common (its default containers.conf
+  # and seccomp profile); scripts/vm.sh copies them into the initramfs.
+  [podman]=/usr/bin/podman
+  [conmon]=/usr/bin/conmon
+  [golang-github-containers-common]=/usr/share/containers/containers.conf
   # `make check` builds mockgpu through DKMS (scripts/dkms-check.sh).
   [dkms]=/usr/sbin/dkms
   # GPU discovery through a proxy (tests/guest/discovery.sh): Debian's

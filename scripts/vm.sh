@@ -62,8 +62,9 @@ bundle_libs() {
 # Distribution programs the guest tests run, at their own paths, with their
 # libraries (scripts/deps.sh installs them): crun, an OCI runtime
 # (tests/guest/crun.sh: libsystemd, libseccomp, libcap, libyajl and theirs),
-# and libdrm's drmdevice (tests/guest/discovery.sh: libdrm).
-for prog in /usr/bin/crun /usr/bin/drmdevice; do
+# libdrm's drmdevice (tests/guest/discovery.sh: libdrm), and podman with
+# conmon (tests/guest/podman.sh: libgpgme, libdevmapper, libglib and theirs).
+for prog in /usr/bin/crun /usr/bin/drmdevice /usr/bin/podman /usr/bin/conmon; do
   if [ -x "$prog" ]; then
     mkdir -p "$root$(dirname "$prog")"
     cp -L "$prog" "$root$prog"
@@ -72,6 +73,10 @@ for prog in /usr/bin/crun /usr/bin/drmdevice; do
     log "no $prog (scripts/deps.sh installs it): the guest runs without it"
   fi
 done
+# podman's distribution defaults (containers-common: containers.conf and the
+# default seccomp profile); tests/guest/podman.sh writes its own settings to
+# /etc/containers in the guest.
+[ -d /usr/share/containers ] && mkdir -p "$root/usr/share" && cp -rL /usr/share/containers "$root/usr/share/"
 for applet in $(/bin/busybox --list); do
   [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 done

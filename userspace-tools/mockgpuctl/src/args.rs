@@ -60,11 +60,45 @@ pub enum Command {
         #[arg(long)]
         target: Option<String>,
     },
-    /// Print a CDI spec (/etc/cdi) that maps each proxy node to its real path.
-    Cdi {
-        /// The CDI kind.
-        #[arg(long, default_value = "mockgpu.dev/gpu")]
-        kind: String,
+    /// Print or write a CDI spec (for podman, CRI-O, containerd): one device
+    /// per target, the proxy node at the real node's path; with limits, each
+    /// device carries a createRuntime hook that sets them for the container.
+    Cdi(CdiArgs),
+}
+
+/// `mockgpuctl cdi ...`
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct CdiArgs {
+    #[command(subcommand)]
+    pub command: Option<CdiCommand>,
+    /// The CDI kind, `vendor/class` (devices are `<kind>=<target>`).
+    #[arg(long, default_value = "mockgpu.dev/gpu")]
+    pub kind: String,
+    /// Write the spec to this file (atomically), or to DIR/mockgpu.json if it
+    /// is a directory, instead of printing it; e.g. /etc/cdi or /var/run/cdi,
+    /// where podman looks.
+    #[arg(long, short, value_name = "FILE|DIR")]
+    pub output: Option<std::path::PathBuf>,
+    /// Limits every container given one of the devices gets on that target
+    /// (set by a createRuntime hook, `mockgpuctl cdi hook`, before the
+    /// container's first process runs). None: no hook.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// `mockgpuctl cdi hook`
+#[derive(Subcommand, Debug)]
+pub enum CdiCommand {
+    /// The OCI createRuntime hook a spec made with limits runs: reads the
+    /// container's state (JSON, with its pid) on stdin and sets the limits
+    /// for the container's tenant on TARGET.
+    Hook {
+        /// The target.
+        #[arg(long)]
+        target: String,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
 }
 

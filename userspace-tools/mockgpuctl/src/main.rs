@@ -1,5 +1,6 @@
 //! `mockgpuctl`: the operator's command line for mockgpu.
 mod args;
+mod cdi;
 mod metrics;
 mod run;
 mod sys;
@@ -34,7 +35,7 @@ fn real_main() -> Result<ExitCode> {
                 println!("{t}\t/dev/mockgpu/{t}");
             }
         }
-        Command::Cdi { kind } => print!("{}", cdi(&kind)?),
+        Command::Cdi(args) => cdi::command(&cli.control, args)?,
         Command::Run(args) => return run::run(&cli.control, args),
         Command::Ids { pid } => {
             for t in tenant::of_process(pid)? {
@@ -323,29 +324,4 @@ fn usage_json(usage: &[abi::Usage]) -> serde_json::Value {
             })
         })
         .collect()
-}
-
-/// A CDI spec mapping each proxy node to the real node's path in the container.
-fn cdi(kind: &str) -> Result<String> {
-    let devices: Vec<serde_json::Value> = targets()?
-        .iter()
-        .map(|t| {
-            serde_json::json!({
-                "name": t,
-                "containerEdits": {
-                    "deviceNodes": [{
-                        "path": run::real_path_guess(t),
-                        "hostPath": format!("/dev/mockgpu/{t}"),
-                        "permissions": "rw",
-                    }],
-                },
-            })
-        })
-        .collect();
-    let spec = serde_json::json!({
-        "cdiVersion": "0.6.0",
-        "kind": kind,
-        "devices": devices,
-    });
-    Ok(serde_json::to_string_pretty(&spec)? + "\n")
 }

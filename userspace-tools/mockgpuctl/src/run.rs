@@ -97,17 +97,6 @@ pub fn real_path(name: &str) -> Result<String> {
         .to_string())
 }
 
-/// The real path if known, else where such a node usually lives.
-pub fn real_path_guess(name: &str) -> String {
-    real_path(name).unwrap_or_else(|_| {
-        if name.starts_with("renderD") || name.starts_with("card") {
-            format!("/dev/dri/{name}")
-        } else {
-            format!("/dev/{name}")
-        }
-    })
-}
-
 fn cstr(s: &str) -> Result<CString> {
     CString::new(s).with_context(|| format!("'{s}' contains a NUL byte"))
 }
