@@ -24,19 +24,7 @@ T=/tmp/discovery
 rm -rf $T; mkdir -p $T
 note() { echo "# $*"; }
 
-# load NAME: insmod $M/NAME.ko (or with dashes) after the modules its
-# .modinfo `depends=` names, each once.
-load() {
-  local f d
-  grep -q "^$1 " /proc/modules && return 0
-  f=$M/$1.ko
-  [ -e "$f" ] || f=$M/$(echo "$1" | tr _ -).ko
-  [ -e "$f" ] || { note "no module $1 in $M"; return 1; }
-  for d in $(tr '\0' '\n' < "$f" | sed -n 's/^depends=//p' | tr , ' '); do
-    load "$d" || return 1
-  done
-  insmod "$f" || { note "insmod $f failed"; return 1; }
-}
+. /mockgpu/tests/drm-lib.sh
 # On any exit: the suites after this one find vgem at card0 again.
 unload_all() {
   for m in mockgpu virtio_gpu vgem realgpu drm_kms_helper drm_shmem_helper virtio_dma_buf; do
@@ -46,18 +34,6 @@ unload_all() {
 trap unload_all EXIT
 # numbers PATH: "major minor" of a char node, in decimal.
 numbers() { set -- $(stat -c '%t %T' "$1"); echo "$((0x$1)) $((0x$2))"; }
-# drm_node DRIVER KIND: the name of the first card or renderD node (KIND card
-# or renderD) of DRM driver DRIVER, by the driver name DRM's debugfs has for
-# the node's minor (/sys/class/drm's card*-<connector> entries are skipped).
-drm_node() {
-  for n in /sys/class/drm/$2*; do
-    case ${n##*/$2} in '' | *[!0-9]*) continue ;; esac
-    set -- "$1" "$2" $(cat /sys/kernel/debug/dri/$(cut -d: -f2 "$n/dev")/name 2>/dev/null)
-    [ "${3:-}" = "$1" ] && { echo "${n##*/}"; return 0; }
-  done
-  return 1
-}
-
 command -v drmdevice > /dev/null || { echo "Bail out! no drmdevice in the guest (scripts/deps.sh installs libdrm-tests)"; exit 1; }
 [ -d /sys/kernel/debug/dri ] || { echo "Bail out! no debugfs at /sys/kernel/debug"; exit 1; }
 load virtio_gpu || { echo "Bail out! cannot load virtio-gpu"; exit 1; }

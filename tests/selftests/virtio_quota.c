@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * virtio_quota: a second DRM driver with its own allocation ioctl
+ * (virtio-gpu's RESOURCE_CREATE, 2D: QEMU's virtio-gpu-pci needs no host GL)
+ * decoded from its own table, charged exactly, and answering through the
+ * proxy as it does directly (issue 11).
+ *
+ *   virtio_quota RENDER          e.g. /dev/dri/renderD129
+ *
+ * Truth is the kernel's: an object's size is its dma-buf's (PRIME export),
+ * compared with mockgpu's charge and the limit.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <drm/drm.h>
+#include <drm/virtgpu_drm.h>
+
+#include "ctl.h"
+#include "ktap.h"
+
+#define KiB 1024ull
+#define LIMIT (1024 * KiB)
+#define CG "/sys/fs/cgroup/virtio_quota"
+
+static const char *real_path;
+static char name[MOCKGPU_NAME_MAX], proxy[128];
+static uint64_t cg_id;
+
+static uint64_t charged(void)
+{
+	return ctl_memory_used(name, MOCKGPU_TENANT_CGROUP, cg_id);
+}
+
+/* A 2D resource of @w x @h 4-byte pixels (size 0: virtio-gpu allocates a page). */
+static struct drm_virtgpu_resource_create res(uint32_t w, uint32_t h, uint32_t size)
+{
+	return (struct drm_virtgpu_resource_create){
+		.target = 2,	/* PIPE_TEXTURE_2D */
+		.format = 1,	/* VIRGL_FORMAT_B8G8R8A8_UNORM */
+		.bind = 2,	/* VIRGL_BIND_RENDER_TARGET */
+		.width = w, .height = h, .depth = 1, .array_size = 1,
+		.size = size, .stride = w * 4,
+	};
+}
+
+static uint64_t obj_size(int fd, uint32_t h)
+{
+	struct drm_prime_handle p = { .handle = h, .flags = DRM_CLOEXEC };
+	off_t n;
+
+	if (ioctl(fd, DRM_IOCTL_PRIME_HANDLE_TO_FD, &p))
+		return 0;
+	n = lseek(p.fd, 0, SEEK_END);
+	close(p.fd);
+	return n < 0 ? 0 : (uint64_t)n;
+}
+
+static int gem_close(int fd, uint32_t h)
+{
+	struct drm_gem_close c = { .handle = h };
+
+	return ioctl(fd, DRM_IOCTL_GEM_CLOSE, &c);
+}
+
+/* The same requests, valid and not, answer alike directly and through the proxy. */
+static int test_transcript(void)
+{
+	struct drm_virtgpu_resource_create cases[] = {
+		res(64, 64, 64 * 64 * 4),
+		res(64, 64, 0),
+		res(0, 0, 4096),
+		res(64, 64, 64 * 64 * 4),
+	};
+	int d = open(real_path, O_RDWR | O_CLOEXEC), p = open(proxy, O_RDWR | O_CLOEXEC), ok = 1;
+
+	if (d < 0 || p < 0)
+		return 0;
+	cases[3].target = 0;	/* not 2D: refused without 3D */
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct drm_virtgpu_resource_create a = cases[i], b = cases[i];
+		int ra = ioctl(d, DRM_IOCTL_VIRTGPU_RESOURCE_CREATE, &a) ? errno : 0;
+		int rb = ioctl(p, DRM_IOCTL_VIRTGPU_RESOURCE_CREATE, &b) ? errno : 0;
+
+		if (ra != rb || (!ra && (a.bo_handle != b.bo_handle || !b.res_handle ||
+					 obj_size(d, a.bo_handle) != obj_size(p, b.bo_handle)))) {
+			ktap_diag("case %u: direct %s handle %u size %" PRIu64 ", proxy %s handle %u size %" PRIu64,
+				  i, strerror(ra), a.bo_handle, ra ? 0 : obj_size(d, a.bo_handle),
+				  strerror(rb), b.bo_handle, rb ? 0 : obj_size(p, b.bo_handle));
+			ok = 0;
+		}
+		if (!ra)
+			gem_close(d, a.bo_handle);
+		if (!rb)
+			gem_close(p, b.bo_handle);
+	}
+	close(d);
+	close(p);
+	return ok;
+}
+
+/* Charged the object's own size; over the limit refused before the driver
+ * runs; returned exactly at close. Also through another encoding of the number. */
+static int test_charge(unsigned long cmd)
+{
+	int fd = open(proxy, O_RDWR | O_CLOEXEC), ok = 1;
+	struct drm_virtgpu_resource_create a[2] = { res(256, 512, 512 * KiB) };
+	struct drm_virtgpu_resource_create b[2] = { res(256, 768, 768 * KiB) };
+
+	if (fd < 0 || ioctl(fd, cmd, a)) {
+		ktap_diag("512 KiB resource: %s", strerror(errno));
+		return 0;
+	}
+	uint64_t size = obj_size(fd, a[0].bo_handle), c = charged();
+
+	if (size != 512 * KiB || c != size) {
+		ktap_diag("object %" PRIu64 " B, charged %" PRIu64 " B", size, c);
+		ok = 0;
+	}
+	errno = 0;
+	if (!ioctl(fd, cmd, b) || errno != EDQUOT) {
+		ktap_diag("768 KiB next to 512 KiB under 1 MiB: %s (want EDQUOT)", strerror(errno));
+		ok = 0;
+	}
+	gem_close(fd, a[0].bo_handle);
+	for (int i = 0; i < 200 && charged(); i++)
+		usleep(10000);
+	if (charged()) {
+		ktap_diag("after close: charged %" PRIu64 " B", charged());
+		ok = 0;
+	}
+	close(fd);
+	return ok;
+}
+
+int main(int argc, char **argv)
+{
+	struct mockgpu_target_add add = { .hdr = { MOCKGPU_ABI_VERSION, sizeof(add) } };
+	struct mockgpu_limit l = { .hdr = { MOCKGPU_ABI_VERSION, sizeof(l) } };
+	char pid[32];
+	struct stat st;
+	int cfd;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: virtio_quota RENDER\n");
+		return 2;
+	}
+	real_path = argv[1];
+	ktap_header(3);
+	snprintf(add.path, sizeof(add.path), "%s", real_path);
+	add.tenant_kind = MOCKGPU_TENANT_CGROUP;
+	if (ctl(MOCKGPU_IOCTL_TARGET_ADD, &add)) {
+		printf("Bail out! TARGET_ADD %s: %s\n", real_path, strerror(errno));
+		return 1;
+	}
+	snprintf(name, sizeof(name), "%s", add.name);
+	snprintf(proxy, sizeof(proxy), "/dev/mockgpu/%s", name);
+	if ((mkdir(CG, 0755) && errno != EEXIST) || stat(CG, &st)) {
+		printf("Bail out! %s: %s\n", CG, strerror(errno));
+		return 1;
+	}
+	cg_id = st.st_ino;
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	cfd = open(CG "/cgroup.procs", O_WRONLY);
+	if (cfd < 0 || write(cfd, pid, strlen(pid)) < 0) {
+		printf("Bail out! joining %s: %s\n", CG, strerror(errno));
+		return 1;
+	}
+	close(cfd);
+	snprintf(l.target, sizeof(l.target), "%s", name);
+	l.tenant.kind = MOCKGPU_TENANT_CGROUP;
+	l.tenant.id = cg_id;
+	l.limits.memory = LIMIT;
+	l.limits.files = 100;
+	l.limits.compute_pct = 100;
+	if (ctl(MOCKGPU_IOCTL_LIMIT_SET, &l)) {
+		printf("Bail out! LIMIT_SET: %s\n", strerror(errno));
+		return 1;
+	}
+	ktap_result(test_transcript(), "RESOURCE_CREATE answers alike directly and through the proxy");
+	ktap_result(test_charge(DRM_IOCTL_VIRTGPU_RESOURCE_CREATE),
+		    "RESOURCE_CREATE charged the object's size, refused over the limit, returned at close");
+	ktap_result(test_charge(_IOC(_IOC_READ | _IOC_WRITE, 'd', 0x44, 112)),
+		    "RESOURCE_CREATE encoded with another size: charged and refused alike");
+	return ktap_finish();
+}
