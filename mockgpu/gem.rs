@@ -47,6 +47,8 @@ use crate::{
 
 /// How often the reaper looks for dead objects while any is held, ms.
 const REAP_MS: u32 = 1000;
+/// How soon the reaper looks again at an object a close left alive, ms.
+const REAP_SOON_MS: u32 = 10;
 /// Kernel copies up to this size live on the stack (every decoded
 /// argument's canonical size is under 64 bytes).
 const STACK_ARG: usize = 128;
@@ -256,9 +258,11 @@ impl GemTable {
                 h.release();
             }
         } else {
-            // Kept by a mapping, a dma-buf or another file's handle.
+            // Kept by a mapping, a dma-buf or another file's handle; or by a
+            // dma-buf the handle's close just let go, whose release is a
+            // deferred `fput` that runs as the ioctl returns: look again soon.
             drop(held);
-            self.kick(REAP_MS);
+            self.kick(REAP_SOON_MS);
         }
     }
 }

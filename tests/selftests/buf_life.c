@@ -219,46 +219,17 @@ static int test_flip(void)
 
 int main(int argc, char **argv)
 {
-	struct mockgpu_target_add add = { .hdr = { MOCKGPU_ABI_VERSION, sizeof(add) } };
-	struct mockgpu_limit l = { .hdr = { MOCKGPU_ABI_VERSION, sizeof(l) } };
-	char pid[32];
-	struct stat st;
-	int cfd;
-
 	if (argc > 1)
 		real_path = argv[1];
 	ktap_header(5);
-	snprintf(add.path, sizeof(add.path), "%s", real_path);
-	add.tenant_kind = MOCKGPU_TENANT_CGROUP;
 	real_fd = open(real_path, O_RDWR | O_CLOEXEC);
-	if (real_fd < 0 || ctl(MOCKGPU_IOCTL_TARGET_ADD, &add)) {
+	if (real_fd < 0) {
 		printf("Bail out! %s: %s\n", real_path, strerror(errno));
 		return 1;
 	}
-	snprintf(name, sizeof(name), "%s", add.name);
+	if (ctl_tenant_setup(real_path, name, CG, &cg_id, LIMIT))
+		return 1;
 	snprintf(proxy, sizeof(proxy), "/dev/mockgpu/%s", name);
-	if ((mkdir(CG, 0755) && errno != EEXIST) || stat(CG, &st)) {
-		printf("Bail out! %s: %s\n", CG, strerror(errno));
-		return 1;
-	}
-	cg_id = st.st_ino;
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	cfd = open(CG "/cgroup.procs", O_WRONLY);
-	if (cfd < 0 || write(cfd, pid, strlen(pid)) < 0) {
-		printf("Bail out! joining %s: %s\n", CG, strerror(errno));
-		return 1;
-	}
-	close(cfd);
-	snprintf(l.target, sizeof(l.target), "%s", name);
-	l.tenant.kind = MOCKGPU_TENANT_CGROUP;
-	l.tenant.id = cg_id;
-	l.limits.memory = LIMIT;
-	l.limits.files = 100;
-	l.limits.compute_pct = 100;
-	if (ctl(MOCKGPU_IOCTL_LIMIT_SET, &l)) {
-		printf("Bail out! LIMIT_SET: %s\n", strerror(errno));
-		return 1;
-	}
 	base = 0;
 	base = device_used();
 	ktap_result(test_keep(KEEP_MAP), "map then free: charged until unmapped");

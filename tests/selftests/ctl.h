@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -42,6 +44,57 @@ static inline uint64_t ctl_memory_used(const char *target, uint32_t kind, uint64
 	for (unsigned int i = 0; i < req.count && i < 64; i++)
 		if (u[i].tenant.kind == kind && u[i].tenant.id == id && !strcmp(u[i].target, target))
 			return u[i].memory_used;
+	return 0;
+}
+
+/*
+ * Adds the node at @path as a target whose tenants are cgroups (its name
+ * into @name, MOCKGPU_NAME_MAX bytes), moves the caller into the cgroup
+ * @cg (created if need be; its id into @cg_id) and limits that tenant to
+ * @memory bytes: the setup of the tests that are their own tenant.
+ * 0, or -1 with a "Bail out!" line printed.
+ */
+static inline int ctl_tenant_setup(const char *path, char *name, const char *cg,
+				   uint64_t *cg_id, uint64_t memory)
+{
+	struct mockgpu_target_add add = { .hdr = { MOCKGPU_ABI_VERSION, sizeof(add) } };
+	struct mockgpu_limit l = { .hdr = { MOCKGPU_ABI_VERSION, sizeof(l) } };
+	char procs[256], pid[32];
+	struct stat st;
+	int fd, ok;
+
+	snprintf(add.path, sizeof(add.path), "%s", path);
+	add.tenant_kind = MOCKGPU_TENANT_CGROUP;
+	if (ctl(MOCKGPU_IOCTL_TARGET_ADD, &add)) {
+		printf("Bail out! TARGET_ADD %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	snprintf(name, MOCKGPU_NAME_MAX, "%s", add.name);
+	if ((mkdir(cg, 0755) && errno != EEXIST) || stat(cg, &st)) {
+		printf("Bail out! %s: %s\n", cg, strerror(errno));
+		return -1;
+	}
+	*cg_id = st.st_ino;
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	fd = open(procs, O_WRONLY | O_CLOEXEC);
+	ok = fd >= 0 && write(fd, pid, strlen(pid)) == (ssize_t)strlen(pid);
+	if (fd >= 0)
+		close(fd);
+	if (!ok) {
+		printf("Bail out! joining %s: %s\n", cg, strerror(errno));
+		return -1;
+	}
+	snprintf(l.target, sizeof(l.target), "%s", name);
+	l.tenant.kind = MOCKGPU_TENANT_CGROUP;
+	l.tenant.id = *cg_id;
+	l.limits.memory = memory;
+	l.limits.files = 1000;
+	l.limits.compute_pct = 100;
+	if (ctl(MOCKGPU_IOCTL_LIMIT_SET, &l)) {
+		printf("Bail out! LIMIT_SET: %s\n", strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 
