@@ -240,6 +240,9 @@ pub(crate) struct ProxyFile {
     /// submission). The first reading after a pause is a baseline, so a
     /// tenant given a share does not pay for the time it ran before.
     metered: AtomicBool,
+    /// Whether this file is on its tenant's list of files whose device
+    /// time is growing (changed only under that list's lock).
+    active: AtomicBool,
 }
 
 /// How much of a file's device time (the driver's own count, from its
@@ -255,7 +258,15 @@ struct Meter {
     buf: KVec<u8>,
     /// The engine time charged so far, ns.
     charged_ns: u64,
+    /// When a reading last found the time grown (or the baseline), µs.
+    grew_at_us: u64,
 }
+
+/// A file whose device time has not grown for this long is idle: off its
+/// tenant's list of files metered at every admission (two compute periods:
+/// a context with queued work gets engine slices well within that, the
+/// simulated GPU time-slicing between contexts), µs.
+const IDLE_US: u64 = 200_000;
 
 /// Room for a driver's fdinfo (realgpu's is about 150 bytes; amdgpu's with
 /// every engine and region under 2 KiB).
@@ -302,6 +313,7 @@ impl ProxyFile {
                 charges <- new_mutex!(Charges::default()),
                 meter <- new_mutex!(Meter::default()),
                 metered: AtomicBool::new(false),
+                active: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )
@@ -629,6 +641,14 @@ impl ProxyFile {
 #[pinned_drop]
 impl PinnedDrop for ProxyFile {
     fn drop(self: Pin<&mut Self>) {
+        // Off the tenant's list before this file is freed (a scan holds the
+        // list's lock while it reads the files on it).
+        if self.active.load(Ordering::Relaxed) {
+            let mut list = self.tenant.active_files();
+            let me = &*self as *const ProxyFile as usize;
+            list.retain(|f| *f != me);
+            self.active.store(false, Ordering::Relaxed);
+        }
         // The time of work that ran since the last submission.
         if self.metered.load(Ordering::Relaxed) {
             self.charge_device_time();
@@ -662,28 +682,69 @@ impl ProxyFile {
     /// was charged already. Read in the kernel: no thread of the caller can
     /// change it. A driver without such a report charges nothing (and
     /// `mockgpuctl` says that compute shares are unavailable for it).
-    fn charge_device_time(&self) {
+    ///
+    /// Returns whether the file may still have work running: its time grew
+    /// (or was first read) less than [`IDLE_US`] ago.
+    fn charge_device_time(&self) -> bool {
         let mut meter = self.meter.lock();
-        let Meter { buf, charged_ns } = &mut *meter;
+        let Meter {
+            buf,
+            charged_ns,
+            grew_at_us,
+        } = &mut *meter;
         if self.read_fdinfo(buf).is_err() {
-            return;
+            return false;
         }
         let Ok(total) = crate::policy::fdinfo::engine_ns_total(buf) else {
-            return;
+            return false;
         };
+        // SAFETY: reads the monotonic clock.
+        let now = unsafe { ffi::mockgpu_now_us() };
         if !self.metered.swap(true, Ordering::Relaxed) {
             // A baseline: the time before metering began is not charged.
             *charged_ns = total;
-            return;
+            *grew_at_us = now;
+            return true;
         }
         // Charge whole µs; the remainder waits for the next reading.
         let new_us = total.saturating_sub(*charged_ns) / 1000;
         if new_us > 0 {
             // INVARIANT: `charged_ns + new_us * 1000 <= total`.
             *charged_ns = charged_ns.saturating_add(new_us * 1000);
-            // SAFETY: reads the monotonic clock.
-            let now = unsafe { ffi::mockgpu_now_us() };
+            *grew_at_us = now;
             self.tenant.charge_device_time(now, new_us);
+        }
+        now.saturating_sub(*grew_at_us) < IDLE_US
+    }
+
+    /// Charges the device time of every file of the tenant that may still
+    /// have work running (its time grew at its last reading), this one
+    /// first, and puts this one on that list: a tenant that submits once
+    /// on each of many files pays for all of it at its next admission,
+    /// not when those files submit again or close. A file leaves the list
+    /// at a reading that finds it idle for [`IDLE_US`].
+    fn meter_tenant(&self) {
+        let me = self as *const ProxyFile as usize;
+        let mut list = self.tenant.active_files();
+        list.retain(|f| {
+            let f = *f;
+            if f == me {
+                return true;
+            }
+            // SAFETY: a file on the list is alive: it removes itself in
+            // `drop`, under this lock, before it is freed.
+            let file = unsafe { &*(f as *const ProxyFile) };
+            let busy = file.charge_device_time();
+            if !busy {
+                file.active.store(false, Ordering::Relaxed);
+            }
+            busy
+        });
+        self.charge_device_time();
+        // This file is about to submit: on the list until a reading finds
+        // it idle. Without memory it is metered at its own submissions only.
+        if !self.active.load(Ordering::Relaxed) && list.push(me, GFP_KERNEL).is_ok() {
+            self.active.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -753,7 +814,7 @@ impl ProxyFile {
                 // time the driver measured for its earlier work (a debt
                 // over its share), and waits while in debt.
                 if self.tenant.compute_limited() {
-                    self.charge_device_time();
+                    self.meter_tenant();
                 } else {
                     self.metered.store(false, Ordering::Relaxed);
                     return Ok(self.forward(via, cmd, arg));

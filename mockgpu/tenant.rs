@@ -180,6 +180,11 @@ pub(crate) struct Tenant {
     ns: NsRef,
     #[pin]
     held: Mutex<HeldBuffers>,
+    /// The files of this tenant whose device time is still growing (see
+    /// `ProxyFile::meter_tenant`), by address: each removes itself before
+    /// it is freed, under this lock.
+    #[pin]
+    active: Mutex<KVec<usize>>,
 }
 
 /// The buffers a tenant holds, by device-wide id.
@@ -216,6 +221,7 @@ impl Tenant {
                     ptr: AtomicPtr::new(core::ptr::null_mut()),
                 },
                 held <- new_mutex!(HeldBuffers::default()),
+                active <- new_mutex!(KVec::new()),
             }),
             GFP_KERNEL,
         )
@@ -452,6 +458,11 @@ impl Tenant {
     #[inline]
     pub(crate) fn compute_limited(&self) -> bool {
         self.compute.share() < 100
+    }
+
+    /// The files of this tenant with device time still growing.
+    pub(crate) fn active_files(&self) -> kernel::sync::MutexGuard<'_, KVec<usize>> {
+        self.active.lock()
     }
 
     /// Charges `used_us` of device time the driver measured.

@@ -633,6 +633,54 @@ static int body_compute_nonblock(void *arg)
 	return 0;
 }
 
+/*
+ * A tenant spreads its work over many files, one job each, and then submits
+ * on a file that never ran anything: the time of the other files is
+ * charged at that admission (they are metered while their time grows), not
+ * when they submit again or close. Metering only the submitting file (as
+ * before), the fresh file is admitted: its first reading is a baseline and
+ * nobody has charged the others (measured with an earlier version of this
+ * change that dropped files from the list too early: "admitted").
+ */
+#define SPREAD 8
+static uint64_t engine_ns_of(int fd);
+static int body_compute_spread(void *arg)
+{
+	int fds[SPREAD + 1], admitted = 0;
+	uint64_t fences[SPREAD] = { 0 }, engine = 0;
+
+	(void)arg;
+	for (int i = 0; i <= SPREAD; i++) {
+		fds[i] = open(proxy, O_RDWR | O_NONBLOCK);
+		CHILD_EXPECT(fds[i] >= 0);
+	}
+	for (int i = 0; i < SPREAD; i++) {
+		struct realgpu_submit s = { .op = REALGPU_OP_NOP, .cost_us = 100000 };
+
+		if (ioctl(fds[i], REALGPU_IOCTL_SUBMIT, &s) == 0) {
+			fences[i] = s.fence;
+			admitted++;
+		}
+	}
+	for (int i = 0; i < SPREAD; i++) {
+		struct realgpu_wait w = { .fence = fences[i], .timeout_ns = -1 };
+
+		if (fences[i])
+			ioctl(fds[i], REALGPU_IOCTL_WAIT, &w);
+		engine += engine_ns_of(fds[i]);
+	}
+	struct realgpu_submit s = { .op = REALGPU_OP_NOP, .cost_us = 0 };
+	int r = ioctl(fds[SPREAD], REALGPU_IOCTL_SUBMIT, &s), e = errno;
+
+	printf("# %d of %d files ran a 100 ms job (device: %.3f s at a 10%% share); "
+	       "a fresh file's submission: %s\n", admitted, SPREAD, engine / 1e9,
+	       r ? strerror(e) : "admitted");
+	fflush(stdout);
+	CHILD_EXPECT(admitted >= 2);
+	CHILD_EXPECT(r == -1 && e == EAGAIN);
+	return 0;
+}
+
 /* drm-engine-gfx of a file in the caller's fdinfo, ns; 0 if absent. */
 static uint64_t engine_ns_of(int fd)
 {
@@ -885,6 +933,16 @@ static int test_compute_nonblock(void)
 	return ktap_verdict();
 }
 
+static int test_compute_spread(void)
+{
+	uint64_t ns;
+
+	TEST_BEGIN();
+	EXPECT_EQ(as_tenant(body_compute_spread, NULL, MOCKGPU_UNLIMITED, MOCKGPU_UNLIMITED, 10, &ns), 0);
+	clear_limits(ns);
+	return ktap_verdict();
+}
+
 /*
  * Two busy tenants at 70/30, judged by the device's own per-context busy
  * time: @liar declares cost 0 for FILL jobs that really occupy the engine
@@ -1109,7 +1167,7 @@ int main(int argc, char **argv)
 	target = strrchr(proxy, '/') + 1;
 	own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 	real_fd = open_real();
-	ktap_header(15);
+	ktap_header(16);
 	if (real_fd < 0)
 		ktap_diag("cannot open the real node: %s", strerror(errno));
 	ktap_result(test_boundary(), "memory limit N: N fits, N+1 refused (EDQUOT), fits again after free");
@@ -1122,6 +1180,7 @@ int main(int argc, char **argv)
 	ktap_result(test_shared(), "a buffer shared by export/import is charged once");
 	ktap_result(test_files(), "open files limit: EMFILE past it, dup shares the charge");
 	ktap_result(test_compute_nonblock(), "measured device time beyond the share is a debt: EAGAIN with O_NONBLOCK, else a wait");
+	ktap_result(test_compute_spread(), "work spread over many files is charged at the next admission, on any file");
 	ktap_result(test_compute_share(), "two busy tenants at 70/30 get 70/30 of the device's busy time (within 3 points)");
 	ktap_result(test_compute_share_liar(), "70/30 also when one tenant runs FILL jobs declaring cost 0");
 	ktap_result(test_control_malformed(), "malformed control requests are refused and change nothing");
