@@ -2,9 +2,11 @@
 # mockgpuctl attach, cdi and metrics: the proxy bound over the real node
 # inside a running container's mount namespace (the host's node left alone),
 # a CDI spec that maps each proxy node to its real path, and the usage as
-# Prometheus metrics.
+# Prometheus metrics. Then compute shares per driver: offered on realgpu
+# (drm-engine-gfx in its fdinfo), refused with a reason on vgem (no engine
+# time), in status, limit set and metrics.
 . /mockgpu/tests/ktap.sh
-plan 9
+plan 17
 insmod $M/realgpu.ko vram_mb=64 || { echo "Bail out! insmod realgpu failed"; exit 1; }
 insmod $M/mockgpu.ko targets=/dev/realgpu || { echo "Bail out! insmod mockgpu failed"; exit 1; }
 major=$(awk '$2 == "mockgpu" {print $1}' /proc/devices)
@@ -45,4 +47,67 @@ check "cdi maps /dev/mockgpu/realgpu to /dev/realgpu" \
 kill "$ctr"; wait "$ctr" 2>/dev/null
 check "once the container is gone, nothing is charged" \
   sh -c 'out=$(mockgpuctl usage --json) && echo "$out" | grep -q "^\[" && ! echo "$out" | grep -q "\"files\": [1-9]"'
+
+# Compute shares: realgpu reports engine time (drm-engine-gfx), vgem none (no
+# fdinfo statistics), so a share there would never be enforced.
+for h in drm_shmem_helper drm_gem_shmem_helper; do
+  [ -e "$M/$h.ko" ] && { insmod "$M/$h.ko"; break; }
+done
+insmod $M/vgem.ko || { echo "Bail out! insmod vgem failed"; exit 1; }
+. /mockgpu/tests/vgem-nodes.sh
+mockgpuctl target add "/dev/dri/$render" 2>&1 | sed 's/^/# /'
+# expect_line LINE CMD...: CMD succeeds and prints LINE (stdout or stderr).
+expect_line() {
+  line=$1; shift
+  out=$("$@" 2>&1) || { echo "$out"; echo "failed: $*"; return 1; }
+  echo "$out" | grep -qxF -- "$line" || { echo "$out"; echo "no line: $line"; return 1; }
+}
+# refused_with LINE CMD...: CMD fails and prints LINE.
+refused_with() {
+  line=$1; shift
+  if out=$("$@" 2>&1); then echo "$out"; echo "succeeded: $*"; return 1; fi
+  echo "$out" | grep -qxF -- "$line" || { echo "$out"; echo "no line: $line"; return 1; }
+}
+# quiet CMD...: CMD succeeds and writes nothing to stderr.
+quiet() {
+  out=$("$@" 2>/tmp/quiet.err) || { echo "$out"; cat /tmp/quiet.err; return 1; }
+  [ ! -s /tmp/quiet.err ] || { cat /tmp/quiet.err; return 1; }
+}
+check "status: realgpu's compute is measured from its engine gfx" \
+  expect_line "  realgpu: /dev/mockgpu/realgpu -> /dev/realgpu (realgpu), compute: measured (engines: gfx)" \
+  mockgpuctl status
+check "status: $render's compute is unavailable (vgem reports no engine time)" \
+  expect_line "  $render: /dev/mockgpu/$render -> /dev/dri/$render (vgem), compute: unavailable (driver reports no engine time)" \
+  mockgpuctl status
+check "limit set --compute 30% on $render is refused, saying why and what still applies" \
+  refused_with "mockgpuctl: compute shares are unavailable for target $render: its driver (vgem) reports no engine time in fdinfo (drm-engine-*); memory and files limits still apply" \
+  mockgpuctl limit set --target "$render" --pidns 4242 --memory 1M --compute 30%
+check_fails "the refused share set nothing (no tenant pidns 4242 on $render)" \
+  mockgpuctl limit get --target "$render" --pidns 4242
+# forced: --force sets the share on $render, warns that it is not enforced,
+# and says so in its report.
+forced() {
+  out=$(mockgpuctl limit set --target "$render" --pidns 4242 --compute 30% --force 2>&1) &&
+    echo "$out" | grep -qxF "mockgpuctl: warning: compute shares are unavailable for target $render: its driver (vgem) reports no engine time in fdinfo (drm-engine-*); memory and files limits still apply; setting compute 30% anyway (--force): mockgpu charges nothing against it" &&
+    echo "$out" | grep -qxF "$render: pidns 4242 limited to memory -, files -, compute 30% (the compute share is not enforced: no engine time)" &&
+    mockgpuctl limit get --target "$render" --pidns 4242 | grep -qxF "$render: pidns 4242: memory -, files -, compute 30%" ||
+    { echo "$out"; return 1; }
+}
+check "with --force the share is set, with a warning that it is not enforced" forced
+check "memory and files limits on $render need no --force and warn of nothing" \
+  quiet mockgpuctl limit set --target "$render" --pidns 4243 --memory 1M --files 2
+check "a compute share on realgpu is set without a warning" \
+  quiet mockgpuctl limit set --target realgpu --pidns 4244 --compute 30%
+check "metrics: mockgpu_compute_available is 1 for realgpu, 0 for $render" \
+  sh -c "mockgpuctl metrics > /tmp/metrics.txt &&
+         grep -qx '# TYPE mockgpu_compute_available gauge' /tmp/metrics.txt &&
+         grep -qx 'mockgpu_compute_available{target=\"realgpu\"} 1' /tmp/metrics.txt &&
+         grep -qx 'mockgpu_compute_available{target=\"$render\"} 0' /tmp/metrics.txt ||
+         { grep compute_available /tmp/metrics.txt; exit 1; }"
+{
+  mockgpuctl limit clear --target "$render" --pidns 4242
+  mockgpuctl limit clear --target "$render" --pidns 4243
+  mockgpuctl limit clear --target realgpu --pidns 4244
+  mockgpuctl target remove "$render"
+} 2>&1 | sed 's/^/# /'
 done_testing

@@ -85,6 +85,11 @@ pub struct CdiArgs {
     /// container's first process runs). None: no hook.
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Set a compute share even on a target whose driver reports no engine
+    /// time in fdinfo (drm-engine-*), where mockgpu cannot enforce it
+    /// (otherwise refused).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `mockgpuctl cdi hook`
@@ -178,6 +183,11 @@ pub enum LimitCommand {
         tenant: TenantSel,
         #[command(flatten)]
         limits: LimitArgs,
+        /// Set a compute share even on a target whose driver reports no
+        /// engine time in fdinfo (drm-engine-*), where mockgpu cannot enforce
+        /// it (otherwise refused).
+        #[arg(long)]
+        force: bool,
     },
     /// Show the limits in force.
     Get {
@@ -233,6 +243,11 @@ pub struct RunArgs {
     pub target: Vec<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Set a compute share even on a target whose driver reports no engine
+    /// time in fdinfo (drm-engine-*), where mockgpu cannot enforce it
+    /// (otherwise refused).
+    #[arg(long)]
+    pub force: bool,
     /// The command and its arguments.
     #[arg(last = true, required = true)]
     pub cmd: Vec<String>,

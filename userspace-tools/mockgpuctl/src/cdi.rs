@@ -154,6 +154,8 @@ fn generate(control: &str, args: &CdiArgs) -> Result<()> {
     validate_kind(&args.kind)
         .map_err(|why| anyhow!("--kind {}: {why} (e.g. mockgpu.dev/gpu)", args.kind))?;
     let targets = current_targets()?;
+    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    crate::compute::check_share(&names, args.limits.compute, args.force)?;
     let hook = if has_limits(&args.limits) {
         let exe = std::env::current_exe()
             .and_then(|p| p.canonicalize())

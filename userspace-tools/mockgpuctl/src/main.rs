@@ -1,6 +1,7 @@
 //! `mockgpuctl`: the operator's command line for mockgpu.
 mod args;
 mod cdi;
+mod compute;
 mod metrics;
 mod run;
 mod sys;
@@ -61,14 +62,15 @@ fn real_main() -> Result<ExitCode> {
             }
         }
         Command::Metrics => {
-            print!(
-                "{}",
-                metrics::render(&Control::open(&cli.control)?.usage()?)
-            );
+            // The usage first: the probes' own opens are not in it.
+            let usage = Control::open(&cli.control)?.usage()?;
+            let compute: Vec<_> = targets()?.iter().map(|t| compute::of_target(t)).collect();
+            print!("{}", metrics::render(&usage, &compute));
         }
         Command::Status => {
             let ctl = Control::open(&cli.control)?;
             let names = targets()?;
+            let usage = ctl.usage()?;
             println!(
                 "targets: {}",
                 if names.is_empty() {
@@ -77,7 +79,10 @@ fn real_main() -> Result<ExitCode> {
                     names.join(", ")
                 }
             );
-            print!("{}", usage_table(&ctl.usage()?));
+            for t in &names {
+                println!("  {}", target_line(&compute::of_target(t)));
+            }
+            print!("{}", usage_table(&usage));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -103,14 +108,24 @@ fn limit_command(ctl: &Control, cmd: LimitCommand) -> Result<()> {
             target,
             tenant,
             limits,
+            force,
         } => {
-            for t in target_names(target)? {
+            let names = target_names(target)?;
+            // Before anything is set: where a share cannot be enforced,
+            // nothing is set on any target (unless --force).
+            let unenforced = compute::check_share(&names, limits.compute, force)?;
+            for t in names {
                 let key = set_for_any_kind(ctl, &t, &tenant, &limits)?;
                 println!(
-                    "{t}: {} {} limited to {}",
+                    "{t}: {} {} limited to {}{}",
                     tenant::kind_name(key.kind),
                     key.id,
-                    describe(&to_abi(&limits))
+                    describe(&to_abi(&limits)),
+                    if unenforced.contains(&t) {
+                        " (the compute share is not enforced: no engine time)"
+                    } else {
+                        ""
+                    }
                 );
             }
         }
@@ -246,6 +261,21 @@ fn describe(l: &abi::Limits) -> String {
         } else {
             format!("{}%", l.compute_pct)
         }
+    )
+}
+
+/// A target in `status`: its proxy, real node, driver and compute shares.
+fn target_line(t: &compute::TargetCompute) -> String {
+    format!(
+        "{}: /dev/mockgpu/{} -> {}{}, compute: {}",
+        t.target,
+        t.target,
+        t.real.as_deref().unwrap_or("?"),
+        t.driver
+            .as_deref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default(),
+        t.compute
     )
 }
 

@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use mockgpu_policy::abi::control as abi;
 
+use crate::compute::TargetCompute;
 use crate::tenant;
 
 /// What one metric reads off a usage record; `None` leaves the sample out.
@@ -52,10 +53,10 @@ const METRICS: &[(&str, &str, &str, Sample)] = &[
         |u| Some(f64::from(u.limits.compute_pct.min(100)) / 100.0),
     ),
     (
-        // A gauge: the time of a job the driver refuses is given back.
         "mockgpu_compute_used_seconds",
         "gauge",
-        "Declared device time admitted for the tenant's jobs, less refunds.",
+        "Engine time the driver reported in its fdinfo for the tenant's files, \
+         charged while the tenant has a compute share.",
         |u| Some(u.compute_used_us as f64 / 1e6),
     ),
     (
@@ -106,10 +107,15 @@ fn value(v: f64) -> String {
     }
 }
 
+/// The per-target gauge: whether compute shares are enforced there.
+const COMPUTE_AVAILABLE: &str = "mockgpu_compute_available";
+
 /// The exposition of `usage`: each metric's HELP and TYPE once, then one
 /// sample per tenant, labelled by target, tenant kind and tenant id (labels
-/// that never change for a tenant, so that each is one series for life).
-pub fn render(usage: &[abi::Usage]) -> String {
+/// that never change for a tenant, so that each is one series for life);
+/// then, per target of `targets`, whether its driver reports engine time
+/// (no sample where that could not be told).
+pub fn render(usage: &[abi::Usage], targets: &[TargetCompute]) -> String {
     let mut out = String::new();
     for (name, kind, help, sample) in METRICS {
         // Writing to a String cannot fail.
@@ -125,6 +131,22 @@ pub fn render(usage: &[abi::Usage]) -> String {
                     value(v)
                 );
             }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP {COMPUTE_AVAILABLE} 1 if the target's driver reports engine time in fdinfo \
+         (drm-engine-*), so compute shares are enforced; 0 if not (mockgpu charges nothing).\n\
+         # TYPE {COMPUTE_AVAILABLE} gauge"
+    );
+    for t in targets {
+        if let Some(available) = t.available() {
+            let _ = writeln!(
+                out,
+                "{COMPUTE_AVAILABLE}{{target=\"{}\"}} {}",
+                escape(&t.target),
+                u8::from(available)
+            );
         }
     }
     out
@@ -166,7 +188,7 @@ mod tests {
 
     #[test]
     fn samples_carry_usage_and_limits() {
-        let out = render(&[usage("realgpu", 96 << 20, 4096)]);
+        let out = render(&[usage("realgpu", 96 << 20, 4096)], &[]);
         for (metric, v) in [
             ("mockgpu_memory_used_bytes", "4096"),
             ("mockgpu_memory_limit_bytes", "100663296"),
@@ -186,7 +208,7 @@ mod tests {
 
     #[test]
     fn help_and_type_once_per_metric_whatever_the_tenants() {
-        let out = render(&[usage("a", 1, 0), usage("b", 2, 0)]);
+        let out = render(&[usage("a", 1, 0), usage("b", 2, 0)], &[]);
         for (name, kind, _, _) in METRICS {
             let ty = format!("# TYPE {name} {kind}");
             assert_eq!(out.lines().filter(|l| *l == ty).count(), 1, "{ty}");
@@ -200,9 +222,37 @@ mod tests {
 
     #[test]
     fn no_tenants_gives_only_the_metadata() {
-        let out = render(&[]);
+        let out = render(&[], &[]);
         assert!(out.lines().all(|l| l.starts_with('#')), "{out}");
-        assert_eq!(out.lines().count(), 2 * METRICS.len());
+        assert_eq!(out.lines().count(), 2 * (METRICS.len() + 1));
+    }
+
+    #[test]
+    fn compute_availability_per_target() {
+        use crate::compute::{Compute, NoEngineTime};
+        let target = |name: &str, compute| TargetCompute {
+            target: name.into(),
+            real: None,
+            driver: None,
+            compute,
+        };
+        let out = render(
+            &[],
+            &[
+                target("realgpu", Compute::Measured(vec!["gfx".into()])),
+                target("renderD128", Compute::Unavailable(NoEngineTime::NoStats)),
+                target("gone", Compute::Unknown("cannot open".into())),
+            ],
+        );
+        let ty = format!("# TYPE {COMPUTE_AVAILABLE} gauge");
+        assert_eq!(out.lines().filter(|l| *l == ty).count(), 1, "{out}");
+        for line in [
+            r#"mockgpu_compute_available{target="realgpu"} 1"#,
+            r#"mockgpu_compute_available{target="renderD128"} 0"#,
+        ] {
+            assert!(out.lines().any(|l| l == line), "missing {line:?} in\n{out}");
+        }
+        assert!(!out.contains(r#"target="gone""#), "{out}");
     }
 
     #[test]

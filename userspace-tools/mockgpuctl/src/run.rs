@@ -161,6 +161,7 @@ pub fn run(control: &str, args: RunArgs) -> Result<ExitCode> {
     if names.is_empty() {
         bail!("no target to expose: add one with 'mockgpuctl target add PATH'");
     }
+    crate::compute::check_share(&names, args.limits.compute, args.force)?;
     let exposed: Vec<Exposed> = names
         .iter()
         .map(|t| {
