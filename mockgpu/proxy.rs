@@ -353,11 +353,55 @@ impl ProxyFile {
             if let Some(op) = decode::drm_gem_op(gem.driver(), cmd) {
                 return self.ioctl_gem(gem, op, Entry::Native, cmd, arg);
             }
+            if decode::drm_submits(gem.driver(), cmd) {
+                // SAFETY: `file` is valid (the safety requirements).
+                return unsafe { self.ioctl_drm_submit(file, Entry::Native, cmd, arg) };
+            }
         } else if decode::intercepts(self.target.backend(), cmd) {
             // SAFETY: `file` is valid (the safety requirements).
             return unsafe { self.ioctl_intercepted(file, Entry::Native, cmd, arg) };
         }
         self.real.ioctl(cmd, arg)
+    }
+
+    /// A DRM driver's command submission: admitted against the tenant's
+    /// compute share, then forwarded as is.
+    ///
+    /// # Safety
+    ///
+    /// `file` is this proxy's open file.
+    #[inline(never)]
+    unsafe fn ioctl_drm_submit(
+        &self,
+        file: *mut bindings::file,
+        via: Entry,
+        cmd: u32,
+        arg: usize,
+    ) -> isize {
+        // SAFETY: `file` is valid (the safety requirements).
+        match unsafe { self.admit_submission(file) } {
+            Ok(()) => self.forward(via, cmd, arg),
+            Err(e) => e.to_errno() as isize,
+        }
+    }
+
+    /// Admits a submission against the tenant's compute share: no declared
+    /// cost is trusted; the tenant pays the device time the driver measured
+    /// for its earlier work (a debt over its share), and waits while in
+    /// debt (`EAGAIN` if the file is nonblocking).
+    ///
+    /// # Safety
+    ///
+    /// `file` is this proxy's open file.
+    unsafe fn admit_submission(&self, file: *mut bindings::file) -> Result {
+        if !self.tenant.compute_limited() {
+            self.metered.store(false, Ordering::Relaxed);
+            return Ok(());
+        }
+        self.meter_tenant();
+        // SAFETY: `file` is valid (the safety requirements).
+        let nonblock = unsafe { ffi::mockgpu_nonblock(file) };
+        self.tenant.admit_measured(nonblock)
     }
 
     /// A DRM ioctl that creates, brings in or closes GEM handles: run on a
@@ -429,6 +473,10 @@ impl ProxyFile {
         if let Some(gem) = self.target.gem() {
             if let Some(op) = decode::drm_gem_op(gem.driver(), cmd) {
                 return self.ioctl_gem(gem, op, Entry::Compat, cmd, arg);
+            }
+            if decode::drm_submits(gem.driver(), cmd) {
+                // SAFETY: `file` is valid (the safety requirements).
+                return unsafe { self.ioctl_drm_submit(file, Entry::Compat, cmd, arg) };
             }
         } else if decode::intercepts(self.target.backend(), cmd) {
             // SAFETY: `file` is valid (the safety requirements).
@@ -810,18 +858,8 @@ impl ProxyFile {
         match effect {
             Effect::None => Ok(self.forward(via, cmd, arg)),
             Effect::Submit { .. } => {
-                // No declared cost is trusted: the tenant pays the device
-                // time the driver measured for its earlier work (a debt
-                // over its share), and waits while in debt.
-                if self.tenant.compute_limited() {
-                    self.meter_tenant();
-                } else {
-                    self.metered.store(false, Ordering::Relaxed);
-                    return Ok(self.forward(via, cmd, arg));
-                }
                 // SAFETY: `file` is valid (the safety requirements).
-                let nonblock = unsafe { ffi::mockgpu_nonblock(file) };
-                self.tenant.admit_measured(nonblock)?;
+                unsafe { self.admit_submission(file) }?;
                 Ok(self.forward(via, cmd, arg))
             }
             Effect::Free { handle_at } => {

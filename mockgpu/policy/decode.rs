@@ -124,10 +124,26 @@ pub fn effect(backend: Backend, cmd: u32) -> Effect {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DrmDriver {
     /// A driver whose own ioctls mockgpu does not decode (vgem's create
-    /// nothing).
+    /// nothing and submit nothing).
     Other,
     /// `virtio_gpu`.
     VirtioGpu,
+    /// `amdgpu`.
+    Amdgpu,
+    /// `i915`.
+    I915,
+    /// `msm`.
+    Msm,
+    /// `panfrost`.
+    Panfrost,
+    /// `v3d`.
+    V3d,
+    /// `etnaviv`.
+    Etnaviv,
+    /// `lima`.
+    Lima,
+    /// `nouveau`.
+    Nouveau,
 }
 
 impl DrmDriver {
@@ -135,9 +151,49 @@ impl DrmDriver {
     pub fn from_name(name: &[u8]) -> Self {
         match name {
             b"virtio_gpu" => DrmDriver::VirtioGpu,
+            b"amdgpu" => DrmDriver::Amdgpu,
+            b"i915" => DrmDriver::I915,
+            b"msm" => DrmDriver::Msm,
+            b"panfrost" => DrmDriver::Panfrost,
+            b"v3d" => DrmDriver::V3d,
+            b"etnaviv" => DrmDriver::Etnaviv,
+            b"lima" => DrmDriver::Lima,
+            b"nouveau" => DrmDriver::Nouveau,
             _ => DrmDriver::Other,
         }
     }
+}
+
+/// Whether DRM ioctl `cmd` submits work to the device on `driver` (its
+/// command-submission ioctls, from the drivers' uapi headers): a
+/// submission is admitted against the tenant's compute share, measured
+/// from the driver's fdinfo engine time. By number, as `drm_ioctl`
+/// dispatches. xe is absent: it reports engine cycles, not time.
+#[inline]
+pub fn drm_submits(driver: DrmDriver, cmd: u32) -> bool {
+    use DrmDriver::*;
+    if (cmd >> 8) & 0xff != drm::BASE {
+        return false;
+    }
+    let Some(nr) = (cmd & 0xff).checked_sub(drm::COMMAND_BASE) else {
+        return false;
+    };
+    // The numbers are `DRM_AMDGPU_CS`, `DRM_I915_GEM_EXECBUFFER2` (and
+    // `_WR`), `DRM_MSM_GEM_SUBMIT`, `DRM_PANFROST_SUBMIT`,
+    // `DRM_V3D_SUBMIT_CL` and `_CSD`, `DRM_ETNAVIV_GEM_SUBMIT`,
+    // `DRM_LIMA_GEM_SUBMIT`, `DRM_NOUVEAU_EXEC`, `DRM_VIRTGPU_EXECBUFFER`.
+    matches!(
+        (driver, nr),
+        (Amdgpu, 0x04)
+            | (I915, 0x29)
+            | (Msm, 0x06)
+            | (Panfrost, 0x00)
+            | (V3d, 0x00 | 0x07)
+            | (Etnaviv, 0x06)
+            | (Lima, 0x03)
+            | (Nouveau, 0x12)
+            | (VirtioGpu, 0x02)
+    )
 }
 
 /// What a DRM ioctl does to GEM objects. `drm_ioctl` dispatches on the

@@ -3,8 +3,8 @@
 use mockgpu_policy::abi::{drm, realgpu};
 use mockgpu_policy::backend::Backend;
 use mockgpu_policy::decode::{
-    arg_len, drm_gem_op, effect, gem_op, intercepts, reserve_size, DrmDriver, Effect, GemOp,
-    SizeSource,
+    arg_len, drm_gem_op, drm_submits, effect, gem_op, intercepts, reserve_size, DrmDriver, Effect,
+    GemOp, SizeSource,
 };
 
 fn bytes<T: Copy>(v: &T) -> Vec<u8> {
@@ -137,6 +137,39 @@ fn drm_table() {
     for cmd in [drm::IOCTL_MODE_CREATE_DUMB, drm::IOCTL_GEM_CLOSE] {
         assert_eq!(effect(Backend::Drm, cmd), Effect::None);
     }
+}
+
+/// DRM command submissions, by driver and number (any encoding), from the
+/// drivers' uapi headers; nothing for drivers without one in the table.
+#[test]
+fn drm_submission_table() {
+    let cases = [
+        (b"amdgpu".as_slice(), 0x44), // DRM_AMDGPU_CS
+        (b"i915", 0x69),              // DRM_I915_GEM_EXECBUFFER2
+        (b"msm", 0x46),               // DRM_MSM_GEM_SUBMIT
+        (b"panfrost", 0x40),          // DRM_PANFROST_SUBMIT
+        (b"v3d", 0x40),               // DRM_V3D_SUBMIT_CL
+        (b"v3d", 0x47),               // DRM_V3D_SUBMIT_CSD
+        (b"etnaviv", 0x46),           // DRM_ETNAVIV_GEM_SUBMIT
+        (b"lima", 0x43),              // DRM_LIMA_GEM_SUBMIT
+        (b"nouveau", 0x52),           // DRM_NOUVEAU_EXEC
+        (b"virtio_gpu", 0x42),        // DRM_VIRTGPU_EXECBUFFER
+    ];
+    for (name, nr) in cases {
+        let d = DrmDriver::from_name(name);
+        for (dir, size) in [(3u32, 64usize), (1, 8), (0, 0)] {
+            assert!(drm_submits(d, abi_ioc(dir, nr, size)), "{name:?} {nr:#x}");
+        }
+        // Another driver's number, a core number, another type: not a submission.
+        assert!(!drm_submits(DrmDriver::Other, abi_ioc(3, nr, 64)));
+        assert!(!drm_submits(d, abi_ioc(3, 0x09, 8)));
+        assert!(!drm_submits(d, (3 << 30) | (64 << 16) | (0xB7 << 8) | nr));
+    }
+    // xe reports engine cycles, not time: no shares, no submission table.
+    assert!(!drm_submits(
+        DrmDriver::from_name(b"xe"),
+        abi_ioc(3, 0x49, 56)
+    ));
 }
 
 /// The decoded DRM layouts have the kernel's sizes (`drm.h`, `virtgpu_drm.h`).
