@@ -25,6 +25,11 @@ wait $a; ra=$?
 wait $b; rb=$?
 say "What each container saw:"
 cat /tmp/A.log /tmp/B.log
+say "Each container's share of the device's busy time, by the device's own count (realgpu's"
+echo "   per-context engine time in fdinfo, drm-engine-gfx, summed per container):"
+awk '/device busy time:/ { s[FILENAME] += $5; t += $5 }
+  END { for (f in s) { n = f; gsub(/^\/tmp\/|\.log$/, "", n)
+    printf "   %s: %.2f s, %.1f%%\n", n, s[f], t ? 100 * s[f] / t : 0 } }' /tmp/A.log /tmp/B.log | sort
 say "Inside a container, /dev/realgpu is the proxy and the real device is out of reach:"
 mockgpuctl run --memory 16M -- sh -c '
   echo "   /dev/realgpu is $(stat -c "%t:%T" /dev/realgpu) (major:minor, hex): the proxy"

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,29 @@
 #include <unistd.h>
 
 #include "realgpu.h"
+
+/*
+ * The engine time the device itself counted for this file, in s: the sum of
+ * its fdinfo's drm-engine-<engine> lines (DRM usage stats); -1 if none.
+ */
+static double device_engine_s(int fd)
+{
+	char path[64], line[256], eng[64];
+	double s = -1;
+	uint64_t ns;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "drm-engine-%63[^:]: %" SCNu64 " ns", eng, &ns) == 2 &&
+		    strncmp(eng, "capacity-", 9))
+			s = (s < 0 ? 0 : s) + ns / 1e9;
+	fclose(f);
+	return s;
+}
 
 static double now(void)
 {
@@ -121,6 +145,13 @@ int main(int argc, char **argv)
 		printf("[%s] ran %llu jobs of %llu ms in %.1f s: %.0f%% of the GPU's time\n", name,
 		       (unsigned long long)jobs, (unsigned long long)job_us / 1000, t - t0,
 		       100.0 * jobs * job_us / 1e6 / (t - t0));
+	}
+	{
+		double s = device_engine_s(fd);
+
+		if (s >= 0)
+			printf("[%s] device busy time: %.3f s (the device's own count, fdinfo)\n",
+			       name, s);
 	}
 	fflush(stdout);
 	return rc;
