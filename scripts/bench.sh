@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: the overhead of mockgpu against direct access and the
-# user-space alternatives (CUSE, LD_PRELOAD), on the non-debug test kernel.
-# Prints the table; the JSON goes to build/bench.json.
+# user-space alternatives (CUSE, LD_PRELOAD), on the non-debug test kernel:
+# the simulated GPU's rows, and vgem's (DRM GET_CAP, CREATE+DESTROY_DUMB) on
+# its card node. Prints the table; the JSON goes to build/bench.json.
 #
 # make bench ICOUNT=1: the same table with QEMU counting instructions (the
 # guest's clock advances 1 ns per guest instruction), so every number is an

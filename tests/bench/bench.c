@@ -12,6 +12,12 @@
  *   preload     /dev/realgpu from a process with libgpu_preload.so (LD_PRELOAD
  *               accounting in user space): a dynamic copy of this program
  *               serving measurements (bench_dyn --serve)
+ * The DRM rows run on vgem's card node, named by $BENCH_DRM (e.g.
+ * /dev/dri/card0, mockgpu's target "card0"): direct on the node, mockgpu and
+ * limits on /dev/mockgpu/<node>; CUSE and LD_PRELOAD forward and account only
+ * the simulated GPU, so those columns are n/a there. GET_CAP is the control
+ * (an ioctl mockgpu forwards untouched); CREATE_DUMB+DESTROY_DUMB of 4 KiB is
+ * decoded (kernel copy, drm_ioctl_kernel, charge per GEM object: gem.rs).
  * Output: a table and one JSON document (between BENCH-JSON-BEGIN/END).
  */
 #define _GNU_SOURCE
@@ -31,6 +37,9 @@
 #include <errno.h>
 #include <signal.h>
 
+#include <drm/drm.h>
+#include <drm/drm_mode.h>
+
 #include "mockgpu.h"
 #include "realgpu.h"
 
@@ -38,10 +47,28 @@ enum { P_DIRECT, P_MOCKGPU, P_LIMITS, P_CUSE, P_PRELOAD, NPATH };
 static const char *path_name[NPATH] = { "direct", "mockgpu", "limits", "cuse", "preload" };
 static const char *dev_of[NPATH] = { "/dev/realgpu", "/dev/mockgpu/realgpu",
 				     "/dev/mockgpu/realgpu", "/dev/cuse-realgpu", "/dev/realgpu" };
-enum { O_INFO, O_ALLOC, O_SUBMIT, O_OPEN, O_FAULT, NOP };
+enum { O_INFO, O_ALLOC, O_SUBMIT, O_OPEN, O_FAULT, O_DRM_CAP, O_DUMB, NOP };
 static const char *op_name[NOP] = { "ioctl GET_INFO", "ALLOC+FREE", "SUBMIT+WAIT (empty)",
-				    "open+close", "mmap faults, 64 MiB" };
-static const char *op_unit[NOP] = { "ns/op", "ns/op", "ns/op", "ns/op", "MiB/s" };
+				    "open+close", "mmap faults, 64 MiB", "vgem GET_CAP (PRIME)",
+				    "vgem CREATE+DESTROY_DUMB" };
+static const char *op_unit[NOP] = { "ns/op", "ns/op", "ns/op", "ns/op", "MiB/s", "ns/op",
+				    "ns/op" };
+#define IS_DRM(op) ((op) >= O_DRM_CAP)
+
+/* vgem's card node and its proxy (from $BENCH_DRM); have_drm: both usable. */
+static char drm_direct[64], drm_proxy[80], drm_name[32];
+static int have_drm, drm_limits;
+
+/* The device @path uses for @op; NULL if the path has none for it. */
+static const char *dev_for(int path, int op)
+{
+	if (!IS_DRM(op))
+		return dev_of[path];
+	if (!have_drm)
+		return NULL;
+	return path == P_DIRECT ? drm_direct
+	       : path == P_MOCKGPU || (path == P_LIMITS && drm_limits) ? drm_proxy : NULL;
+}
 
 #define ROUNDS 20
 static double res[NPATH][NOP][ROUNDS];
@@ -65,6 +92,44 @@ static double measure(const char *dev, int op)
 	if (fd < 0)
 		return -1;
 	switch (op) {
+	case O_DRM_CAP: {
+		/* A cap render-only drivers answer (DUMB_BUFFER is KMS-only). */
+		struct drm_get_cap c = { .capability = DRM_CAP_PRIME };
+		int bad = 0;
+
+		n = 4000;
+		t0 = now_ns();
+		for (int i = 0; i < n; i++)
+			bad |= ioctl(fd, DRM_IOCTL_GET_CAP, &c);
+		t = (now_ns() - t0) / n;
+		if (bad || !c.value)
+			t = -1;
+		break;
+	}
+	case O_DUMB: {
+		int bad = 0;
+
+		/*
+		 * Many pairs: each frees an inode and a dentry through RCU, and
+		 * a batch of those callbacks can run in the next measurement
+		 * (another path's); 10,000 pairs keep that spill-over small.
+		 */
+		n = 10000;
+		t0 = now_ns();
+		for (int i = 0; i < n; i++) {
+			/* 1024 x 1 at 32 bpp: one 4 KiB page. */
+			struct drm_mode_create_dumb c = { .height = 1, .width = 1024, .bpp = 32 };
+			struct drm_mode_destroy_dumb d;
+
+			bad |= ioctl(fd, DRM_IOCTL_MODE_CREATE_DUMB, &c);
+			d = (struct drm_mode_destroy_dumb){ .handle = c.handle };
+			bad |= ioctl(fd, DRM_IOCTL_MODE_DESTROY_DUMB, &d);
+		}
+		t = (now_ns() - t0) / n;
+		if (bad)
+			t = -1;
+		break;
+	}
 	case O_INFO: {
 		struct realgpu_info info;
 
@@ -146,7 +211,8 @@ static void child_loop(void)
 	int op;
 
 	while (read(to_child[0], &op, sizeof(op)) == sizeof(op)) {
-		double t = measure(dev_of[P_LIMITS], op);
+		const char *dev = dev_for(P_LIMITS, op);
+		double t = dev ? measure(dev, op) : -1;
 
 		if (write(from_child[1], &t, sizeof(t)) != sizeof(t))
 			break;
@@ -168,9 +234,10 @@ static int start_limited_tenant(void)
 		/* Only our ends: the parent's close of to_child[1] must be our EOF. */
 		close(to_child[1]);
 		close(from_child[0]);
-		/* Wait until the limits are set. */
+		/* Wait until the limits are set; go says whether vgem's are. */
 		if (read(to_child[0], &go, sizeof(go)) != sizeof(go))
 			_exit(1);
+		drm_limits = go;
 		child_loop();
 	}
 	setns(self, CLONE_NEWPID);
@@ -186,7 +253,16 @@ static int start_limited_tenant(void)
 	fd = open("/dev/mockgpu-control", O_RDWR);
 	if (fd < 0 || ioctl(fd, MOCKGPU_IOCTL_LIMIT_SET, &l))
 		return -1;
+	/* The same limits on vgem's target (the child reads drm_limits after go). */
+	if (have_drm) {
+		snprintf(l.target, sizeof(l.target), "%s", drm_name);
+		drm_limits = ioctl(fd, MOCKGPU_IOCTL_LIMIT_SET, &l) == 0;
+		if (!drm_limits)
+			printf("# bench: LIMIT_SET on %s: %s (DRM limits column n/a)\n", drm_name,
+			       strerror(errno));
+	}
 	close(fd);
+	go = drm_limits;
 	return write(to_child[1], &go, sizeof(go)) == sizeof(go) ? 0 : -1;
 }
 
@@ -246,7 +322,15 @@ static double measure_path(int path, int op)
 		return ask(to_child[1], from_child[0], op);
 	if (path == P_PRELOAD)
 		return ask(to_pre[1], from_pre[0], op);
-	return measure(dev_of[path], op);
+	return measure(dev_for(path, op), op);
+}
+
+/* Whether @p measures @op in this run. */
+static int measured(int p, int op)
+{
+	if (!have[p] || (op == O_FAULT && p == P_CUSE))
+		return 0;
+	return !IS_DRM(op) || dev_for(p, op) != NULL;
 }
 
 /* --- scaling and many tenants --------------------------------------------- */
@@ -463,10 +547,27 @@ int main(int argc, char **argv)
 		printf("bench: needs /dev/realgpu and /dev/mockgpu/realgpu\n");
 		return 1;
 	}
+	{
+		const char *d = getenv("BENCH_DRM"), *base = d ? strrchr(d, '/') : NULL;
+
+		if (d && base && strlen(base + 1) < sizeof(drm_name)) {
+			snprintf(drm_direct, sizeof(drm_direct), "%s", d);
+			snprintf(drm_name, sizeof(drm_name), "%s", base + 1);
+			snprintf(drm_proxy, sizeof(drm_proxy), "/dev/mockgpu/%s", drm_name);
+			have_drm = access(drm_direct, R_OK | W_OK) == 0 &&
+				   access(drm_proxy, R_OK | W_OK) == 0;
+		}
+		if (!have_drm)
+			printf("# bench: no vgem card node and proxy ($BENCH_DRM=%s): DRM rows n/a\n",
+			       d ? d : "unset");
+	}
 	have[P_LIMITS] = start_limited_tenant() == 0;
 	signal(SIGALRM, on_alarm);
 	printf("# paths: direct mockgpu%s%s%s\n", have[P_LIMITS] ? " limits" : "",
 	       have[P_CUSE] ? " cuse" : "", have[P_PRELOAD] ? " preload" : "");
+	if (have_drm)
+		printf("# DRM rows: vgem, direct %s, mockgpu %s%s\n", drm_direct, drm_proxy,
+		       have[P_LIMITS] && drm_limits ? ", limits (same limits on its target)" : "");
 	fflush(stdout);
 	for (int r = 0; r < ROUNDS; r++, printf("# round %d done\n", r), fflush(stdout))
 		for (int op = 0; op < NOP; op++)
@@ -477,23 +578,27 @@ int main(int argc, char **argv)
 			 */
 			for (int i = 0, p = r % NPATH; i < NPATH;
 			     i++, p = (p + (r & 1 ? NPATH - 1 : 1)) % NPATH) {
-				if (!have[p] || (op == O_FAULT && p == P_CUSE))
+				if (!measured(p, op))
 					continue;
 				res[p][op][r] = measure_path(p, op);
 			}
 	alarm(0);
 	for (int p = 0; p < NPATH; p++)
 		for (int op = 0; op < NOP; op++) {
-			int measured = have[p] && !(op == O_FAULT && p == P_CUSE);
+			int m = measured(p, op);
 
-			med[p][op] = measured ? median(res[p][op], ROUNDS) : -1;
-			if (!measured || !paired_ratio(p, op, rq[p][op]))
+			med[p][op] = m ? median(res[p][op], ROUNDS) : -1;
+			if (!m || !paired_ratio(p, op, rq[p][op]))
 				rq[p][op][0] = rq[p][op][1] = rq[p][op][2] = -1;
 		}
-	printf("\n%-22s %-6s %11s %11s %6s %11s %6s %11s %6s %11s %6s\n", "operation", "unit",
+	printf("\n%-24s %-6s %11s %11s %6s %11s %6s %11s %6s %11s %6s\n", "operation", "unit",
 	       "direct", "mockgpu", "ratio", "limits", "ratio", "cuse", "ratio", "preload", "ratio");
 	for (int op = 0; op < NOP; op++) {
-		printf("%-22s %-6s %11.0f", op_name[op], op_unit[op], med[P_DIRECT][op]);
+		if (med[P_DIRECT][op] < 0) {
+			printf("%-24s %-6s %11s (not measured)\n", op_name[op], op_unit[op], "n/a");
+			continue;
+		}
+		printf("%-24s %-6s %11.0f", op_name[op], op_unit[op], med[P_DIRECT][op]);
 		for (int p = P_MOCKGPU; p < NPATH; p++) {
 			double v = med[p][op];
 
@@ -512,23 +617,40 @@ int main(int argc, char **argv)
 	 * The issue's targets for mockgpu (no limits set), judged on this run's
 	 * paired ratios; the interquartile range shows the run's noise.
 	 */
-	for (int op = 0; op < NOP; op++) {
+	for (int op = 0; op < O_DRM_CAP; op++) {
 		double *q = rq[P_MOCKGPU][op];
 		double max = op == O_OPEN ? 1.5 : op == O_FAULT ? 1.10 : 1.05;
 
-		printf("target %-22s mockgpu %.3f (IQR %.3f-%.3f), target <= %.2f%s: %s\n",
+		printf("target %-24s mockgpu %.3f (IQR %.3f-%.3f), target <= %.2f%s: %s\n",
 		       op_name[op], q[1], q[0], q[2], max,
 		       op == O_FAULT ? " (1.00 within noise)" : "",
 		       q[1] < 0 ? "n/a (not measured)" : q[1] <= max ? "met"
 		       : q[0] <= max ? "MISSED (within the run's noise)" : "MISSED");
 	}
+	/* The DRM rows have no target in the issue: their ratios with the IQR. */
+	for (int op = O_DRM_CAP; op < NOP; op++) {
+		printf("ratio %-24s", op_name[op]);
+		for (int p = P_MOCKGPU; p <= P_LIMITS; p++) {
+			double *q = rq[p][op];
+
+			if (q[1] < 0)
+				printf(" %s n/a", path_name[p]);
+			else
+				printf(" %s %.3f (IQR %.3f-%.3f)", path_name[p], q[1], q[0], q[2]);
+		}
+		printf("%s\n", op == O_DRM_CAP ? " (control: forwarded untouched)"
+					    : " (decoded: kernel copy, charged per object)");
+	}
 	printf("cuse: %s; CUSE has no mmap, so its fault row is unsupported\n",
 	       have[P_CUSE] ? "measured" : "not measured (no CUSE forwarder running)");
 	printf("preload: %s\n", have[P_PRELOAD] ? "measured (libgpu_preload.so, user-space accounting)"
 					       : "not measured (bench_dyn or libgpu_preload.so missing)");
+	printf("vgem rows: %s; CUSE and LD_PRELOAD serve only the simulated GPU (n/a there)\n",
+	       have_drm ? "measured" : "not measured (no vgem node or proxy)");
 	printf("BENCH-JSON-BEGIN\n{\"rows\": [");
 	for (int op = 0; op < NOP; op++) {
-		printf("%s\n {\"op\": \"%s\", \"unit\": \"%s\"", op ? "," : "", op_name[op], op_unit[op]);
+		printf("%s\n {\"op\": \"%s\", \"unit\": \"%s\", \"device\": \"%s\"", op ? "," : "",
+		       op_name[op], op_unit[op], IS_DRM(op) ? "vgem" : "realgpu");
 		for (int p = 0; p < NPATH; p++) {
 			if (med[p][op] < 0)
 				printf(", \"%s\": null", path_name[p]);
