@@ -349,19 +349,42 @@ impl ProxyFile {
         }
         // SAFETY: `file` is valid (the safety requirements).
         unsafe { self.real.sync_flags_from(file) };
+        // SAFETY: as above.
+        if let Some(ret) = unsafe { self.intercept(file, Entry::Native, cmd, arg) } {
+            return ret;
+        }
+        self.real.ioctl(cmd, arg)
+    }
+
+    /// The ioctls mockgpu looks inside, by the target's tables: on a DRM
+    /// target the GEM table and the driver's command submissions, else the
+    /// backend's decoding table. `None` for every other ioctl, which the
+    /// caller forwards untouched (a few loads and compares on the hot path).
+    ///
+    /// # Safety
+    ///
+    /// `file` is this proxy's open file.
+    #[inline(always)]
+    unsafe fn intercept(
+        &self,
+        file: *mut bindings::file,
+        via: Entry,
+        cmd: u32,
+        arg: usize,
+    ) -> Option<isize> {
         if let Some(gem) = self.target.gem() {
             if let Some(op) = decode::drm_gem_op(gem.driver(), cmd) {
-                return self.ioctl_gem(gem, op, Entry::Native, cmd, arg);
+                return Some(self.ioctl_gem(gem, op, via, cmd, arg));
             }
             if decode::drm_submits(gem.driver(), cmd) {
                 // SAFETY: `file` is valid (the safety requirements).
-                return unsafe { self.ioctl_drm_submit(file, Entry::Native, cmd, arg) };
+                return Some(unsafe { self.ioctl_drm_submit(file, via, cmd, arg) });
             }
         } else if decode::intercepts(self.target.backend(), cmd) {
             // SAFETY: `file` is valid (the safety requirements).
-            return unsafe { self.ioctl_intercepted(file, Entry::Native, cmd, arg) };
+            return Some(unsafe { self.ioctl_intercepted(file, via, cmd, arg) });
         }
-        self.real.ioctl(cmd, arg)
+        None
     }
 
     /// A DRM driver's command submission: admitted against the tenant's
@@ -470,17 +493,9 @@ impl ProxyFile {
         // A 32-bit program is held to the same limits. DRM's compat entry
         // hands the numbers the GEM table decodes to `drm_ioctl` unchanged
         // (their layouts are the same for 32-bit callers).
-        if let Some(gem) = self.target.gem() {
-            if let Some(op) = decode::drm_gem_op(gem.driver(), cmd) {
-                return self.ioctl_gem(gem, op, Entry::Compat, cmd, arg);
-            }
-            if decode::drm_submits(gem.driver(), cmd) {
-                // SAFETY: `file` is valid (the safety requirements).
-                return unsafe { self.ioctl_drm_submit(file, Entry::Compat, cmd, arg) };
-            }
-        } else if decode::intercepts(self.target.backend(), cmd) {
-            // SAFETY: `file` is valid (the safety requirements).
-            return unsafe { self.ioctl_intercepted(file, Entry::Compat, cmd, arg) };
+        // SAFETY: `file` is valid (the safety requirements).
+        if let Some(ret) = unsafe { self.intercept(file, Entry::Compat, cmd, arg) } {
+            return ret;
         }
         self.real.compat_ioctl(cmd, arg)
     }
