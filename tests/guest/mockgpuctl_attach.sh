@@ -4,9 +4,11 @@
 # a CDI spec that maps each proxy node to its real path, and the usage as
 # Prometheus metrics. Then compute shares per driver: offered on realgpu
 # (drm-engine-gfx in its fdinfo), refused with a reason on vgem (no engine
-# time), in status, limit set and metrics.
+# time), in status, limit set and metrics. Last, the cgroup v2 dmem
+# controller's numbers for vgem's region in usage and metrics, against the
+# cgroup's own dmem files.
 . /mockgpu/tests/ktap.sh
-plan 17
+plan 24
 insmod $M/realgpu.ko vram_mb=64 || { echo "Bail out! insmod realgpu failed"; exit 1; }
 insmod $M/mockgpu.ko targets=/dev/realgpu || { echo "Bail out! insmod mockgpu failed"; exit 1; }
 major=$(awk '$2 == "mockgpu" {print $1}' /proc/devices)
@@ -47,6 +49,8 @@ check "cdi maps /dev/mockgpu/realgpu to /dev/realgpu" \
 kill "$ctr"; wait "$ctr" 2>/dev/null
 check "once the container is gone, nothing is charged" \
   sh -c 'out=$(mockgpuctl usage --json) && echo "$out" | grep -q "^\[" && ! echo "$out" | grep -q "\"files\": [1-9]"'
+check "usage ends with the cgroup dmem section (a line starting with dmem)" \
+  sh -c 'out=$(mockgpuctl usage) && echo "$out" | grep -q "^dmem"'
 
 # Compute shares: realgpu reports engine time (drm-engine-gfx), vgem none (no
 # fdinfo statistics), so a share there would never be enforced.
@@ -104,7 +108,73 @@ check "metrics: mockgpu_compute_available is 1 for realgpu, 0 for $render" \
          grep -qx 'mockgpu_compute_available{target=\"realgpu\"} 1' /tmp/metrics.txt &&
          grep -qx 'mockgpu_compute_available{target=\"$render\"} 0' /tmp/metrics.txt ||
          { grep compute_available /tmp/metrics.txt; exit 1; }"
+
+# cgroup v2 dmem: the card target registers the region mockgpu/$card. A cgroup
+# limited to 1 MiB there runs a DRM client through the proxy (proxy_vgem on
+# the card pair; its own verdict is the vgem suite's, not ours: it is here to
+# allocate, and the proxy side is refused past 1 MiB). Then mockgpuctl must
+# show the cgroup's current, max and peak exactly as its own dmem files do.
+mockgpuctl target add "/dev/dri/$card" 2>&1 | sed 's/^/# /'
+region=mockgpu/$card cgname=mockgpuctl_dmem
+cg=/sys/fs/cgroup/$cgname
+grep -qw dmem /sys/fs/cgroup/cgroup.subtree_control && had_dmem=1 || had_dmem=0
+echo +dmem > /sys/fs/cgroup/cgroup.subtree_control
+mkdir -p "$cg"
+echo "$region 1048576" > "$cg/dmem.max"
+# dmemval FILE: the value of $region in dmem file FILE.
+dmemval() { awk -v r="$region" '$1 == r {print $2}' "$1"; }
+sh -c "echo \$\$ > $cg/cgroup.procs && exec timeout 600 proxy_vgem /dev/dri/$card /dev/mockgpu/$card" \
+  > /tmp/proxy_vgem.out 2>&1
+echo "# proxy_vgem in $cgname: $(grep -c '^ok' /tmp/proxy_vgem.out) ok, $(grep -c '^not ok' /tmp/proxy_vgem.out) not ok"
+# Every object is freed once its last reference goes (the reaper: 1 s).
+for _ in $(seq 50); do [ "$(dmemval "$cg/dmem.current")" = 0 ] && break; sleep 0.1; done
+cur=$(dmemval "$cg/dmem.current") max=$(dmemval "$cg/dmem.max") peak=$(dmemval "$cg/dmem.peak")
+cap=$(dmemval /sys/fs/cgroup/dmem.capacity)
+echo "# $cg: $region current $cur, max $max, peak $peak; capacity $cap"
+check "dmem: the client allocated in $region through the proxy, within dmem.max (0 < peak $peak <= 1 MiB, current back to $cur)" \
+  sh -c "[ '$cur' = 0 ] && [ '$max' = 1048576 ] && [ '${peak:-0}' -gt 0 ] && [ '$peak' -le 1048576 ] && [ -n '$cap' ]"
+dmem_table() {
+  out=$(mockgpuctl usage) || { echo "$out"; return 1; }
+  echo "$out" | grep -q "^dmem regions: .*$region " &&
+    echo "$out" | awk -v c="/$cgname" -v r="$region" '$1 == c && $2 == r && $3 == "0" && $4 == "1.0M" {f=1} END {exit !f}' ||
+    { echo "$out"; return 1; }
+}
+check "usage: the dmem table lists /$cgname in $region, current 0, max 1.0M" dmem_table
+dmem_json() {
+  out=$(mockgpuctl usage --json --dmem) || { echo "$out"; return 1; }
+  flat=$(echo "$out" | tr -d ' \n')
+  case $flat in '{"dmem":{"available":true,'*) ;; *) echo "$out"; return 1 ;; esac
+  echo "$flat" | grep -qF '"tenants":[' &&
+    echo "$flat" | grep -qF "{\"capacity_bytes\":$cap,\"region\":\"$region\"}" &&
+    echo "$flat" | grep -qF "{\"cgroup\":\"/$cgname\",\"current_bytes\":$cur,\"max_bytes\":$max,\"peak_bytes\":$peak,\"region\":\"$region\"}" ||
+    { echo "$out"; return 1; }
+}
+check "usage --json --dmem: /$cgname's current, max and peak bytes and the capacity equal the cgroup files" dmem_json
+check "usage --json (without --dmem) is still the array of tenants" \
+  sh -c 'mockgpuctl usage --json | head -n1 | grep -qx "\["'
+dmem_metrics() {
+  mockgpuctl metrics > /tmp/metrics.txt || return 1
+  l="cgroup=\"/$cgname\",region=\"$region\""
+  for line in "# TYPE mockgpu_dmem_capacity_bytes gauge" "# TYPE mockgpu_dmem_current_bytes gauge" \
+    "# TYPE mockgpu_dmem_max_bytes gauge" "# TYPE mockgpu_dmem_peak_bytes gauge" \
+    "mockgpu_dmem_capacity_bytes{region=\"$region\"} $cap" \
+    "mockgpu_dmem_current_bytes{$l} $cur" "mockgpu_dmem_max_bytes{$l} $max" \
+    "mockgpu_dmem_peak_bytes{$l} $peak"; do
+    grep -qxF -- "$line" /tmp/metrics.txt || { grep dmem /tmp/metrics.txt; echo "no line: $line"; return 1; }
+  done
+}
+check "metrics: mockgpu_dmem_{capacity,current,max,peak}_bytes of /$cgname equal the cgroup files" dmem_metrics
+mockgpuctl usage 2>&1 | sed -n '/^dmem/,$p' | sed 's/^/# /'
+# Without a limit and with nothing charged the cgroup is not listed.
+echo "$region max" > "$cg/dmem.max"
+check "with dmem.max back to max and nothing charged, /$cgname is not listed" \
+  sh -c "mockgpuctl metrics > /tmp/metrics.txt && ! grep -q 'cgroup=\"/$cgname\"' /tmp/metrics.txt &&
+         ! mockgpuctl usage | grep -q '^/$cgname '"
+rmdir "$cg"
+[ "$had_dmem" = 1 ] || echo -dmem > /sys/fs/cgroup/cgroup.subtree_control
+rm -f /tmp/metrics.txt /tmp/proxy_vgem.out
 {
+  mockgpuctl target remove "$card"
   mockgpuctl limit clear --target "$render" --pidns 4242
   mockgpuctl limit clear --target "$render" --pidns 4243
   mockgpuctl limit clear --target realgpu --pidns 4244

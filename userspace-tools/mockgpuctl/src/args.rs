@@ -28,13 +28,19 @@ pub enum Command {
     /// Set which ioctls a target forwards.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Per-tenant usage of every target.
+    /// Per-tenant usage of every target, then the cgroup v2 dmem
+    /// controller's numbers for mockgpu's regions (mockgpu/<target>).
     Usage {
-        /// Print JSON instead of a table.
+        /// Print JSON instead of tables: the array of tenants.
         #[arg(long)]
         json: bool,
+        /// With --json: print {"tenants": [...], "dmem": {...}} instead of
+        /// the array of tenants alone.
+        #[arg(long, requires = "json")]
+        dmem: bool,
     },
-    /// Per-tenant usage in the Prometheus text format (for a textfile
+    /// Per-tenant usage and the cgroup dmem controller's numbers for
+    /// mockgpu's regions, in the Prometheus text format (for a textfile
     /// collector or any scrape wrapper).
     Metrics,
     /// Run CMD in a container of its own, as a new tenant: new pid, mount,

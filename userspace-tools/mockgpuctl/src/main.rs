@@ -2,12 +2,14 @@
 mod args;
 mod cdi;
 mod compute;
+mod dmem;
 mod metrics;
 mod run;
 mod sys;
 mod tenant;
 mod units;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
@@ -53,19 +55,28 @@ fn real_main() -> Result<ExitCode> {
         Command::Target(cmd) => target_command(&Control::open(&cli.control)?, cmd)?,
         Command::Limit(cmd) => limit_command(&Control::open(&cli.control)?, cmd)?,
         Command::Policy(cmd) => policy_command(&Control::open(&cli.control)?, cmd)?,
-        Command::Usage { json } => {
+        Command::Usage { json, dmem } => {
             let usage = Control::open(&cli.control)?.usage()?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&usage_json(&usage))?);
+            let cgroups = dmem::read(Path::new(dmem::CGROUP_ROOT));
+            let out = if dmem {
+                serde_json::json!({
+                    "tenants": usage_json(&usage),
+                    "dmem": dmem::json(&cgroups),
+                })
+            } else if json {
+                usage_json(&usage)
             } else {
-                print!("{}", usage_table(&usage));
-            }
+                print!("{}\n{}", usage_table(&usage), dmem::table(&cgroups));
+                return Ok(ExitCode::SUCCESS);
+            };
+            println!("{}", serde_json::to_string_pretty(&out)?);
         }
         Command::Metrics => {
             // The usage first: the probes' own opens are not in it.
             let usage = Control::open(&cli.control)?.usage()?;
+            let cgroups = dmem::read(Path::new(dmem::CGROUP_ROOT));
             let compute: Vec<_> = targets()?.iter().map(|t| compute::of_target(t)).collect();
-            print!("{}", metrics::render(&usage, &compute));
+            print!("{}", metrics::render(&usage, &compute, &cgroups));
         }
         Command::Status => {
             let ctl = Control::open(&cli.control)?;
@@ -82,7 +93,11 @@ fn real_main() -> Result<ExitCode> {
             for t in &names {
                 println!("  {}", target_line(&compute::of_target(t)));
             }
-            print!("{}", usage_table(&usage));
+            print!(
+                "{}\n{}",
+                usage_table(&usage),
+                dmem::table(&dmem::read(Path::new(dmem::CGROUP_ROOT)))
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

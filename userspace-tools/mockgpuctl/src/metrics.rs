@@ -6,6 +6,7 @@ use std::fmt::Write;
 use mockgpu_policy::abi::control as abi;
 
 use crate::compute::TargetCompute;
+use crate::dmem::Dmem;
 use crate::tenant;
 
 /// What one metric reads off a usage record; `None` leaves the sample out.
@@ -114,8 +115,9 @@ const COMPUTE_AVAILABLE: &str = "mockgpu_compute_available";
 /// sample per tenant, labelled by target, tenant kind and tenant id (labels
 /// that never change for a tenant, so that each is one series for life);
 /// then, per target of `targets`, whether its driver reports engine time
-/// (no sample where that could not be told).
-pub fn render(usage: &[abi::Usage], targets: &[TargetCompute]) -> String {
+/// (no sample where that could not be told); then the cgroup dmem
+/// controller's numbers for mockgpu's regions (`render_dmem`).
+pub fn render(usage: &[abi::Usage], targets: &[TargetCompute], dmem: &Dmem) -> String {
     let mut out = String::new();
     for (name, kind, help, sample) in METRICS {
         // Writing to a String cannot fail.
@@ -147,6 +149,67 @@ pub fn render(usage: &[abi::Usage], targets: &[TargetCompute]) -> String {
                 escape(&t.target),
                 u8::from(available)
             );
+        }
+    }
+    out += &render_dmem(dmem);
+    out
+}
+
+/// The dmem metrics: name, help.
+const DMEM_CAPACITY: (&str, &str) = (
+    "mockgpu_dmem_capacity_bytes",
+    "Size of mockgpu's cgroup dmem region of a target (dmem.capacity).",
+);
+const DMEM_CGROUP: [(&str, &str); 3] = [
+    (
+        "mockgpu_dmem_current_bytes",
+        "Device memory charged to the cgroup (and its descendants) in mockgpu's \
+         region (dmem.current), for each cgroup charged or limited there.",
+    ),
+    (
+        "mockgpu_dmem_max_bytes",
+        "The cgroup's dmem.max in mockgpu's region (no sample: max, no limit).",
+    ),
+    (
+        "mockgpu_dmem_peak_bytes",
+        "The most the cgroup has had charged in mockgpu's region (dmem.peak).",
+    ),
+];
+
+/// The cgroup v2 dmem controller's view of mockgpu's regions (`mockgpu/`
+/// names): each region's capacity, and per cgroup charged or limited in a
+/// region (as `usage` lists them) its current, max and peak, labelled by
+/// `cgroup` (as in /proc/PID/cgroup) and `region`. Without cgroup v2 or the
+/// dmem controller, only the HELP and TYPE lines.
+pub fn render_dmem(dmem: &Dmem) -> String {
+    let (regions, pools): (&[_], &[_]) = match dmem {
+        Dmem::Present { regions, pools, .. } => (regions, pools),
+        Dmem::Unavailable(_) => (&[], &[]),
+    };
+    let mut out = String::new();
+    let (name, help) = DMEM_CAPACITY;
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for r in regions {
+        if let Some(c) = r.capacity {
+            let _ = writeln!(out, "{name}{{region=\"{}\"}} {c}", escape(&r.name));
+        }
+    }
+    for (i, (name, help)) in DMEM_CGROUP.iter().enumerate() {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for p in pools {
+            let v = match i {
+                0 => Some(p.current),
+                1 => p.max,
+                _ => p.peak,
+            };
+            if let Some(v) = v {
+                let _ = writeln!(
+                    out,
+                    "{name}{{cgroup=\"{}\",region=\"{}\"}} {v}",
+                    escape(&p.cgroup),
+                    escape(&p.region)
+                );
+            }
         }
     }
     out
@@ -184,11 +247,15 @@ mod tests {
         }
     }
 
+    fn no_dmem() -> Dmem {
+        Dmem::Unavailable("no dmem".into())
+    }
+
     const LABELS: &str = r#"{target="realgpu",tenant_kind="pidns",tenant="4026532000"}"#;
 
     #[test]
     fn samples_carry_usage_and_limits() {
-        let out = render(&[usage("realgpu", 96 << 20, 4096)], &[]);
+        let out = render(&[usage("realgpu", 96 << 20, 4096)], &[], &no_dmem());
         for (metric, v) in [
             ("mockgpu_memory_used_bytes", "4096"),
             ("mockgpu_memory_limit_bytes", "100663296"),
@@ -208,7 +275,7 @@ mod tests {
 
     #[test]
     fn help_and_type_once_per_metric_whatever_the_tenants() {
-        let out = render(&[usage("a", 1, 0), usage("b", 2, 0)], &[]);
+        let out = render(&[usage("a", 1, 0), usage("b", 2, 0)], &[], &no_dmem());
         for (name, kind, _, _) in METRICS {
             let ty = format!("# TYPE {name} {kind}");
             assert_eq!(out.lines().filter(|l| *l == ty).count(), 1, "{ty}");
@@ -222,9 +289,12 @@ mod tests {
 
     #[test]
     fn no_tenants_gives_only_the_metadata() {
-        let out = render(&[], &[]);
+        let out = render(&[], &[], &no_dmem());
         assert!(out.lines().all(|l| l.starts_with('#')), "{out}");
-        assert_eq!(out.lines().count(), 2 * (METRICS.len() + 1));
+        assert_eq!(
+            out.lines().count(),
+            2 * (METRICS.len() + 1 + 1 + DMEM_CGROUP.len())
+        );
     }
 
     #[test]
@@ -243,6 +313,7 @@ mod tests {
                 target("renderD128", Compute::Unavailable(NoEngineTime::NoStats)),
                 target("gone", Compute::Unknown("cannot open".into())),
             ],
+            &no_dmem(),
         );
         let ty = format!("# TYPE {COMPUTE_AVAILABLE} gauge");
         assert_eq!(out.lines().filter(|l| *l == ty).count(), 1, "{out}");
@@ -253,6 +324,62 @@ mod tests {
             assert!(out.lines().any(|l| l == line), "missing {line:?} in\n{out}");
         }
         assert!(!out.contains(r#"target="gone""#), "{out}");
+    }
+
+    #[test]
+    fn dmem_capacity_current_max_peak() {
+        use crate::dmem::{Pool, Region};
+        let d = Dmem::Present {
+            regions: vec![
+                Region {
+                    name: "mockgpu/card0".into(),
+                    capacity: Some(4 << 30),
+                },
+                Region {
+                    name: "mockgpu/renderD128".into(),
+                    capacity: None,
+                },
+            ],
+            pools: vec![
+                Pool {
+                    cgroup: "/".into(),
+                    region: "mockgpu/card0".into(),
+                    current: 524288,
+                    max: None,
+                    peak: None,
+                },
+                Pool {
+                    cgroup: "/ctr".into(),
+                    region: "mockgpu/card0".into(),
+                    current: 524288,
+                    max: Some(1 << 20),
+                    peak: Some(786432),
+                },
+            ],
+            truncated: false,
+        };
+        let out = render(&[], &[], &d);
+        let lines: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with("mockgpu_dmem"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                r#"mockgpu_dmem_capacity_bytes{region="mockgpu/card0"} 4294967296"#,
+                r#"mockgpu_dmem_current_bytes{cgroup="/",region="mockgpu/card0"} 524288"#,
+                r#"mockgpu_dmem_current_bytes{cgroup="/ctr",region="mockgpu/card0"} 524288"#,
+                r#"mockgpu_dmem_max_bytes{cgroup="/ctr",region="mockgpu/card0"} 1048576"#,
+                r#"mockgpu_dmem_peak_bytes{cgroup="/ctr",region="mockgpu/card0"} 786432"#,
+            ]
+        );
+        for name in [DMEM_CAPACITY.0]
+            .into_iter()
+            .chain(DMEM_CGROUP.iter().map(|m| m.0))
+        {
+            let ty = format!("# TYPE {name} gauge");
+            assert_eq!(out.lines().filter(|l| *l == ty).count(), 1, "{ty}");
+        }
     }
 
     #[test]
