@@ -10,6 +10,7 @@ use kernel::{
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     prelude::*,
     str::CStr,
+    transmute::{AsBytes, FromBytes},
     uaccess::{UserPtr, UserSlice},
 };
 
@@ -45,6 +46,50 @@ impl MiscDevice for Control {
     }
 }
 
+/// A request of the control ABI: a `repr(C)` struct that starts with a
+/// [`abi::Hdr`].
+trait Request: FromBytes + AsBytes {
+    fn hdr(&self) -> &abi::Hdr;
+}
+
+/// The ABI structs are plain data: `repr(C)`, integers and arrays of them,
+/// with no padding (each size below is the sum of its fields'; the host
+/// layout test checks every offset against `uapi/mockgpu.h`).
+macro_rules! plain {
+    ($($t:ident = $size:expr;)*) => {$(
+        const _: () = assert!(core::mem::size_of::<abi::$t>() == $size);
+        // SAFETY: `repr(C)` integers and integer arrays without padding
+        // (asserted above): every bit pattern is a valid value.
+        unsafe impl FromBytes for abi::$t {}
+        // SAFETY: as above: every byte of a value is initialized.
+        unsafe impl AsBytes for abi::$t {}
+    )*};
+}
+
+plain! {
+    Hdr = 8;
+    Tenant = 16;
+    Limits = 24;
+    TargetAdd = 8 + abi::PATH_MAX + abi::NAME_MAX + 8;
+    TargetRemove = 8 + abi::NAME_MAX;
+    Limit = 8 + abi::NAME_MAX + 16 + 24;
+    Usage = abi::NAME_MAX + 16 + 24 + 7 * 8 + 8;
+    UsageList = 8 + 8 + 8;
+    Policy = 8 + abi::NAME_MAX + 8 + 4 * abi::POLICY_MAX;
+}
+
+macro_rules! request {
+    ($($t:ident),*) => {$(
+        impl Request for abi::$t {
+            fn hdr(&self) -> &abi::Hdr {
+                &self.hdr
+            }
+        }
+    )*};
+}
+
+request!(TargetAdd, TargetRemove, Limit, UsageList, Policy);
+
 /// Refuses callers without CAP_SYS_ADMIN in the initial user namespace.
 fn require_admin() -> Result {
     // SAFETY: `capable` only reads the current task's credentials.
@@ -55,21 +100,26 @@ fn require_admin() -> Result {
     }
 }
 
-/// Reads a whole request of `N` bytes after checking its header.
-fn read_request<const N: usize>(arg: UserPtr) -> Result<[u8; N]> {
-    let mut buf = [0u8; N];
-    UserSlice::new(arg, N).reader().read_slice(&mut buf)?;
-    let hdr = abi::Hdr {
-        version: u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]),
-        size: u32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]),
-    };
-    abi::check_hdr(&hdr, N).map_err(|e| match e {
+/// Reads a whole request (one copy) and checks its header.
+fn read_request<T: Request>(arg: UserPtr) -> Result<T> {
+    let req: T = UserSlice::new(arg, core::mem::size_of::<T>())
+        .reader()
+        .read()?;
+    abi::check_hdr(req.hdr(), core::mem::size_of::<T>()).map_err(|e| match e {
         HdrError::Version => EPROTO,
         HdrError::Size => EINVAL,
     })?;
-    Ok(buf)
+    Ok(req)
 }
 
+/// Writes a whole answer back.
+fn write_answer<T: AsBytes>(arg: UserPtr, answer: &T) -> Result {
+    UserSlice::new(arg, core::mem::size_of::<T>())
+        .writer()
+        .write(answer)
+}
+
+/// The NUL-terminated, non-empty string at the start of `buf`.
 fn c_str_field(buf: &[u8]) -> Result<&CStr> {
     let s = abi::c_string(buf).ok_or(EINVAL)?;
     // `s` has no NUL and the byte after it is one.
@@ -78,40 +128,30 @@ fn c_str_field(buf: &[u8]) -> Result<&CStr> {
 
 fn target_add(arg: UserPtr) -> Result<isize> {
     require_admin()?;
-    const N: usize = core::mem::size_of::<abi::TargetAdd>();
-    let mut req = read_request::<N>(arg)?;
-    let path_at = core::mem::offset_of!(abi::TargetAdd, path);
-    let name_at = core::mem::offset_of!(abi::TargetAdd, name);
-    let kind_at = core::mem::offset_of!(abi::TargetAdd, tenant_kind);
-    let pad_at = core::mem::offset_of!(abi::TargetAdd, pad);
-    if read_u32(&req, pad_at)? != 0 {
+    let mut req: abi::TargetAdd = read_request(arg)?;
+    if req.pad != 0 {
         return Err(EINVAL);
     }
-    let kind = read_u32(&req, kind_at)?;
-    let target = Registry::add(c_str_field(&req[path_at..path_at + abi::PATH_MAX])?, kind)?;
+    let target = Registry::add(
+        c_str_field(&req.path)?,
+        req.tenant_kind,
+        crate::fops::ops_for,
+    )?;
     let name = target.name().to_bytes_with_nul();
-    let out = &mut req[name_at..name_at + abi::NAME_MAX];
-    out.fill(0);
-    out[..name.len()].copy_from_slice(name);
-    UserSlice::new(arg, N).writer().write_slice(&req)?;
+    req.name.fill(0);
+    req.name
+        .get_mut(..name.len())
+        .ok_or(EINVAL)?
+        .copy_from_slice(name);
+    write_answer(arg, &req)?;
     Ok(0)
 }
 
 fn target_remove(arg: UserPtr) -> Result<isize> {
     require_admin()?;
-    const N: usize = core::mem::size_of::<abi::TargetRemove>();
-    let req = read_request::<N>(arg)?;
-    let name_at = core::mem::offset_of!(abi::TargetRemove, name);
-    Registry::remove(c_str_field(&req[name_at..name_at + abi::NAME_MAX])?)?;
+    let req: abi::TargetRemove = read_request(arg)?;
+    Registry::remove(c_str_field(&req.name)?)?;
     Ok(0)
-}
-
-fn read_u32(buf: &[u8], at: usize) -> Result<u32> {
-    crate::policy::decode::read_u32(buf, at).ok_or(EINVAL)
-}
-
-fn read_u64(buf: &[u8], at: usize) -> Result<u64> {
-    crate::policy::decode::read_u64(buf, at).ok_or(EINVAL)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -126,44 +166,32 @@ fn limit(arg: UserPtr, op: LimitOp) -> Result<isize> {
     if op != LimitOp::Get {
         require_admin()?;
     }
-    const N: usize = core::mem::size_of::<abi::Limit>();
-    let mut req = read_request::<N>(arg)?;
-    let target_at = core::mem::offset_of!(abi::Limit, target);
-    let tenant_at = core::mem::offset_of!(abi::Limit, tenant);
-    let limits_at = core::mem::offset_of!(abi::Limit, limits);
+    let mut req: abi::Limit = read_request(arg)?;
     let key = Key {
-        kind: read_u32(&req, tenant_at)?,
-        id: read_u64(&req, tenant_at + 8)?,
+        kind: req.tenant.kind,
+        id: req.tenant.id,
     };
-    if read_u32(&req, tenant_at + 4)? != 0 || key.kind > abi::TENANT_USERNS {
+    if req.tenant.pad != 0 || key.kind > abi::TENANT_USERNS {
         return Err(EINVAL);
     }
-    let target = Registry::find(c_str_field(&req[target_at..target_at + abi::NAME_MAX])?)?;
+    let target = Registry::find(c_str_field(&req.target)?)?;
     if key.kind != target.tenant_kind() {
         return Err(EINVAL);
     }
     match op {
         LimitOp::Set => {
-            let limits = abi::Limits {
-                memory: read_u64(&req, limits_at)?,
-                files: read_u64(&req, limits_at + 8)?,
-                compute_pct: read_u32(&req, limits_at + 16)?,
-                pad: read_u32(&req, limits_at + 20)?,
-            };
-            if !limits.is_valid() {
+            if !req.limits.is_valid() {
                 return Err(EINVAL);
             }
-            target.set_limits(key, Some(&limits))?;
+            target.set_limits(key, Some(&req.limits))?;
         }
         LimitOp::Clear => target.set_limits(key, None)?,
         LimitOp::Get => {
-            let l = target.limits_of(key)?;
-            let out = &mut req[limits_at..limits_at + core::mem::size_of::<abi::Limits>()];
-            out[0..8].copy_from_slice(&l.memory.to_ne_bytes());
-            out[8..16].copy_from_slice(&l.files.to_ne_bytes());
-            out[16..20].copy_from_slice(&l.compute_pct.to_ne_bytes());
-            out[20..24].fill(0);
-            UserSlice::new(arg, N).writer().write_slice(&req)?;
+            req.limits = abi::Limits {
+                pad: 0,
+                ..target.limits_of(key)?
+            };
+            write_answer(arg, &req)?;
         }
     }
     Ok(0)
@@ -173,54 +201,37 @@ fn limit(arg: UserPtr, op: LimitOp) -> Result<isize> {
 /// for tenants to read: it needs the privilege that changing limits needs.
 fn usage_list(arg: UserPtr) -> Result<isize> {
     require_admin()?;
-    const N: usize = core::mem::size_of::<abi::UsageList>();
     const U: usize = core::mem::size_of::<abi::Usage>();
-    let mut req = read_request::<N>(arg)?;
-    let cap_at = core::mem::offset_of!(abi::UsageList, capacity);
-    let count_at = core::mem::offset_of!(abi::UsageList, count);
-    let entries_at = core::mem::offset_of!(abi::UsageList, entries);
-    let capacity = read_u32(&req, cap_at)? as usize;
-    let entries = read_u64(&req, entries_at)? as usize;
+    let mut req: abi::UsageList = read_request(arg)?;
+    let capacity = req.capacity as usize;
+    let entries = UserPtr::from_addr(usize::try_from(req.entries).map_err(|_| EFAULT)?);
     let mut count = 0usize;
     Registry::for_each(|target| {
         target.for_each_usage(|usage| {
             if count < capacity {
-                let at = UserPtr::from_addr(entries).wrapping_byte_add(count * U);
-                // SAFETY: `Usage` is a `repr(C)` struct of integers and
-                // arrays without padding (checked by the host layout test), so
-                // all its bytes are initialized.
-                let bytes = unsafe {
-                    core::slice::from_raw_parts(core::ptr::from_ref(usage).cast::<u8>(), U)
-                };
-                UserSlice::new(at, U).writer().write_slice(bytes)?;
+                let at = entries.wrapping_byte_add(count * U);
+                write_answer(at, usage)?;
             }
             count += 1;
             Ok(())
         })
     })?;
-    req[count_at..count_at + 4].copy_from_slice(&(count as u32).to_ne_bytes());
-    UserSlice::new(arg, N).writer().write_slice(&req)?;
+    req.count = u32::try_from(count).unwrap_or(u32::MAX);
+    write_answer(arg, &req)?;
     Ok(0)
 }
 
 /// POLICY_SET: a target's ioctl allowlist.
 fn policy_set(arg: UserPtr) -> Result<isize> {
     require_admin()?;
-    const N: usize = core::mem::size_of::<abi::Policy>();
-    let req = read_request::<N>(arg)?;
-    let target_at = core::mem::offset_of!(abi::Policy, target);
-    let mode = read_u32(&req, core::mem::offset_of!(abi::Policy, mode))?;
-    let count = read_u32(&req, core::mem::offset_of!(abi::Policy, count))? as usize;
-    let name = c_str_field(&req[target_at..target_at + abi::NAME_MAX])?;
-    match mode {
+    let req: abi::Policy = read_request(arg)?;
+    let name = c_str_field(&req.target)?;
+    let count = req.count as usize;
+    match req.mode {
         abi::POLICY_ALLOW_ALL => Registry::set_policy(name, None)?,
-        abi::POLICY_ALLOWLIST if count <= abi::POLICY_MAX => {
-            let at = core::mem::offset_of!(abi::Policy, cmds);
-            let mut cmds = [0u32; abi::POLICY_MAX];
-            for (i, cmd) in cmds.iter_mut().enumerate().take(count) {
-                *cmd = read_u32(&req, at + 4 * i)?;
-            }
-            Registry::set_policy(name, Some(&cmds[..count]))?;
+        abi::POLICY_ALLOWLIST => {
+            let cmds = req.cmds.get(..count).ok_or(EINVAL)?;
+            Registry::set_policy(name, Some(cmds))?;
         }
         _ => return Err(EINVAL),
     }

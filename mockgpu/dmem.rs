@@ -3,7 +3,8 @@
 //! cgroup v2 `dmem`: one region per target, `mockgpu/<name>`, so that a
 //! container's `dmem.max` limits the device memory mockgpu charges, and
 //! `dmem.current`/`dmem.peak` show it, for drivers that charge no dmem region
-//! themselves (vgem, virtio-gpu). A buffer is charged to the cgroup of the
+//! themselves (vgem, virtio-gpu, the simulated GPU and the NVIDIA-style
+//! drivers it models). A buffer is charged to the cgroup of the
 //! task that brought it in, for the same life as mockgpu's own charge.
 
 use core::ptr::NonNull;

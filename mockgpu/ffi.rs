@@ -5,7 +5,7 @@
 
 use kernel::{
     bindings,
-    ffi::{c_char, c_uint, c_ulong, c_void},
+    ffi::{c_char, c_long, c_uint, c_ulong, c_void},
     prelude::*,
 };
 
@@ -146,6 +146,8 @@ unsafe extern "C" {
     pub(crate) fn mockgpu_debugfs_exit();
     /// Whether the file is `O_NONBLOCK`.
     pub(crate) fn mockgpu_nonblock(file: *const bindings::file) -> bool;
+    /// The file's reference count (`file_count`).
+    pub(crate) fn mockgpu_file_count(file: *mut bindings::file) -> c_long;
     /// Whether the open file is a DRM device's.
     pub(crate) fn mockgpu_drm_file(real: *const bindings::file) -> bool;
     /// The DRM device of a DRM file, referenced with its driver's module, or NULL.

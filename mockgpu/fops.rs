@@ -14,6 +14,10 @@
 //!
 //! Each adapter is a few lines: recover the [`ProxyFile`] from
 //! `private_data`, call its safe method, return the real driver's result.
+//!
+//! This layer is the top of the module's graph: it knows proxy files and
+//! targets; they know it only through the opaque [`ProxyOps`] a target is
+//! given ([`ops_for`]), which also tells a proxy file from any other.
 
 use kernel::{
     bindings,
@@ -22,7 +26,10 @@ use kernel::{
     sync::Arc,
 };
 
-use crate::{proxy::ProxyFile, target::Target};
+use crate::{
+    proxy::ProxyFile,
+    target::{ProxyOps, Target},
+};
 
 /// The set of forwarded operations a real driver implements.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -75,7 +82,7 @@ impl OpSet {
     }
 
     /// Operations of `fops` that mockgpu does not forward (for the setup log).
-    pub(crate) fn unforwarded(fops: &bindings::file_operations) -> bool {
+    fn unforwarded(fops: &bindings::file_operations) -> bool {
         fops.iopoll.is_some()
             || fops.uring_cmd.is_some()
             || fops.splice_read.is_some()
@@ -126,11 +133,19 @@ pub(crate) unsafe fn free_tables() {
     drop(core::mem::take(&mut *TABLES.lock()));
 }
 
+/// What a target of a real driver with the file operations `real` gets
+/// from this layer: its proxy table and the test for proxy files.
+pub(crate) fn ops_for(real: &bindings::file_operations) -> Result<ProxyOps> {
+    Ok(ProxyOps {
+        table: table_for(real)?,
+        is_proxy,
+        unforwarded: OpSet::unforwarded(real),
+    })
+}
+
 /// A proxy table for a real driver with these operations and flags, valid
 /// until the module is unloaded (see the module documentation).
-pub(crate) fn table_for(
-    real: &bindings::file_operations,
-) -> Result<*const bindings::file_operations> {
+fn table_for(real: &bindings::file_operations) -> Result<*const bindings::file_operations> {
     let ops = OpSet::of(real);
     let fop_flags = real.fop_flags;
     let mut tables = TABLES.lock();
@@ -190,7 +205,7 @@ fn build(ops: OpSet, fop_flags: bindings::fop_flags_t) -> bindings::file_operati
 /// # Safety
 ///
 /// `file` is a valid, open file.
-pub(crate) unsafe fn is_proxy(file: *const bindings::file) -> bool {
+unsafe fn is_proxy(file: *const bindings::file) -> bool {
     // SAFETY: an open file's `f_op` is valid (the safety requirements).
     let open = unsafe { (*(*file).f_op).open };
     // Only our tables use `proxy_open`; an installed file's open succeeded.

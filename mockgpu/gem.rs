@@ -24,10 +24,7 @@
 //! through several handles or files. So no object reachable through
 //! mockgpu is unpaid, and none is paid twice.
 
-use core::{
-    ptr::NonNull,
-    sync::atomic::{AtomicPtr, Ordering},
-};
+use core::ptr::NonNull;
 
 use kernel::{
     ffi::c_void,
@@ -40,8 +37,12 @@ use kernel::{
 
 use crate::{
     dmem, ffi,
-    policy::decode::{self, DrmDriver, GemOp},
+    policy::{
+        decode::{self, DrmDriver, GemOp},
+        ledger::{self, Payer},
+    },
     real::RealFile,
+    reaper::Reaper,
     tenant::Tenant,
 };
 
@@ -123,8 +124,8 @@ impl Held {
 /// # Invariants
 ///
 /// `dev` is a `struct drm_device` referenced (with its driver's module)
-/// until drop. `reaper` is null or a reaper whose work item borrows `self`,
-/// freed (and its work cancelled) before `self` is.
+/// until drop. The reaper's work borrows `self`; it is stopped before the
+/// objects are let go.
 #[pin_data(PinnedDrop)]
 pub(crate) struct GemTable {
     dev: NonNull<c_void>,
@@ -132,11 +133,11 @@ pub(crate) struct GemTable {
     /// By object address.
     #[pin]
     held: Mutex<RBTree<usize, Held>>,
-    reaper: AtomicPtr<ffi::MockgpuReaper>,
+    reaper: Reaper,
 }
 
 // SAFETY: `dev` is only passed back to DRM (thread-safe refcounting); `held`
-// is behind a mutex; `reaper` is an atomic pointer to a thread-safe work.
+// is behind a mutex; `reaper` is a thread-safe work.
 unsafe impl Send for GemTable {}
 // SAFETY: as above.
 unsafe impl Sync for GemTable {}
@@ -169,7 +170,7 @@ impl GemTable {
                 dev,
                 driver,
                 held <- new_mutex!(RBTree::new()),
-                reaper: AtomicPtr::new(core::ptr::null_mut()),
+                reaper: Reaper::new(),
             }),
             GFP_KERNEL,
         )
@@ -179,12 +180,8 @@ impl GemTable {
         })?;
         let this = Arc::as_ptr(&table).cast::<c_void>();
         // SAFETY: `reap_work` takes a `GemTable` pointer; the reaper is
-        // freed in `drop` before the table (type invariants).
-        let reaper = unsafe { ffi::mockgpu_reaper_new(reap_work, this) };
-        if reaper.is_null() {
-            return Err(ENOMEM);
-        }
-        table.reaper.store(reaper, Ordering::Release);
+        // stopped in `drop` before the table goes (type invariants).
+        unsafe { table.reaper.start(reap_work, this) }?;
         Ok(Some(table))
     }
 
@@ -208,11 +205,7 @@ impl GemTable {
 
     /// Runs the reaper in `ms`.
     fn kick(&self, ms: u32) {
-        let r = self.reaper.load(Ordering::Acquire);
-        if !r.is_null() {
-            // SAFETY: a live reaper (type invariants).
-            unsafe { ffi::mockgpu_reaper_kick(r, ms) };
-        }
+        self.reaper.kick(ms);
     }
 
     /// Called when a proxy file of this device closed its real file: the
@@ -230,7 +223,7 @@ impl GemTable {
         let mut next = 0usize;
         while let Some(cur) = held.cursor_lower_bound_mut(&next) {
             let (&key, h) = cur.current();
-            let dead = h.obj.refs() == 1;
+            let dead = ledger::only_ours(h.obj.refs());
             if dead {
                 let (_, node) = cur.remove_current();
                 // Dropping the last reference frees the object: a driver
@@ -252,7 +245,7 @@ impl GemTable {
         let Some(h) = held.get(&key) else {
             return;
         };
-        if h.obj.refs() == 1 {
+        if ledger::only_ours(h.obj.refs()) {
             if let Some(h) = held.remove(&key) {
                 drop(held);
                 h.release();
@@ -283,12 +276,7 @@ unsafe extern "C" fn reap_work(table: *const c_void) {
 #[pinned_drop]
 impl PinnedDrop for GemTable {
     fn drop(self: Pin<&mut Self>) {
-        let r = self.reaper.swap(core::ptr::null_mut(), Ordering::AcqRel);
-        if !r.is_null() {
-            // SAFETY: the reaper is live; after this its work neither runs
-            // nor is queued.
-            unsafe { ffi::mockgpu_reaper_free(r) };
-        }
+        self.reaper.stop();
         let mut held = self.held.lock();
         while let Some(cur) = held.cursor_front_mut() {
             let (_, node) = cur.remove_current();
@@ -455,7 +443,7 @@ impl GemTable {
             }
         };
         let mut held = self.held.lock();
-        if held.get(&key).is_some() {
+        if ledger::payer(held.get(&key).is_some()) == Payer::AlreadyCharged {
             // Already paid for (by this tenant or the one that brought it in).
             drop(held);
             c.tenant.unreserve(reserved);

@@ -562,6 +562,12 @@ int mockgpu_sleep_until_us(u64 deadline_us)
 	return signal_pending(current) ? -ERESTARTSYS : 0;
 }
 
+/* How many references the file has (a mapping holds one per vma). */
+long mockgpu_file_count(struct file *file)
+{
+	return file_count(file);
+}
+
 /* Whether the proxy file was opened or set O_NONBLOCK. */
 bool mockgpu_nonblock(const struct file *file)
 {

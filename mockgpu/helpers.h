@@ -61,6 +61,7 @@ ssize_t mockgpu_real_fdinfo(struct file *real, char *buf, size_t size);
 u64 mockgpu_now_us(void);
 int mockgpu_sleep_until_us(u64 deadline_us);
 bool mockgpu_nonblock(const struct file *file);
+long mockgpu_file_count(struct file *file);
 
 /* DRM targets (drm_helpers.c). */
 bool mockgpu_drm_file(const struct file *real);

@@ -10,14 +10,16 @@
 //! counts), the charge is kept here until the buffer dies, checked by a
 //! reaper while anything is kept.
 
-use core::{
-    ptr::NonNull,
-    sync::atomic::{AtomicPtr, Ordering},
-};
+use core::ptr::NonNull;
 
 use kernel::{ffi::c_void, new_mutex, prelude::*, sync::Arc, sync::Mutex};
 
-use crate::{ffi, tenant::Tenant};
+use crate::{
+    dmem, ffi,
+    policy::ledger::{release, Release},
+    reaper::Reaper,
+    tenant::Tenant,
+};
 
 /// How often kept charges are checked, ms.
 const REAP_MS: u32 = 200;
@@ -27,6 +29,8 @@ struct Kept {
     tenant: Arc<Tenant>,
     id: u64,
     size: u64,
+    /// The buffer's dmem charge, returned when this goes.
+    _dmem: Option<dmem::Charge>,
 }
 
 /// The charges of one target's buffers that outlived their handles.
@@ -36,17 +40,17 @@ struct Kept {
 /// `alive` is realgpu's `realgpu_buffer_alive`, with a reference on its
 /// module until drop. Every `Kept` still holds its charge on its tenant
 /// (released once: by the reaper when the buffer is dead, or on drop).
-/// `reaper` is null or a reaper borrowing `self`, freed before `self`.
+/// The reaper's work borrows `self`; it is stopped before `self` goes.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Lingering {
     alive: NonNull<c_void>,
     #[pin]
     kept: Mutex<KVec<Kept>>,
-    reaper: AtomicPtr<ffi::MockgpuReaper>,
+    reaper: Reaper,
 }
 
 // SAFETY: `alive` is a function that may be called from any thread; `kept`
-// is behind a mutex; `reaper` is an atomic pointer to a thread-safe work.
+// is behind a mutex; `reaper` is a thread-safe work.
 unsafe impl Send for Lingering {}
 // SAFETY: as above.
 unsafe impl Sync for Lingering {}
@@ -64,7 +68,7 @@ impl Lingering {
             pin_init!(Lingering {
                 alive,
                 kept <- new_mutex!(KVec::new()),
-                reaper: AtomicPtr::new(core::ptr::null_mut()),
+                reaper: Reaper::new(),
             }),
             GFP_KERNEL,
         )
@@ -73,13 +77,11 @@ impl Lingering {
             unsafe { ffi::mockgpu_realgpu_alive_put() };
         })?;
         // SAFETY: `reap_work` takes a `Lingering` pointer; the reaper is
-        // freed in `drop` before `this` (type invariants).
-        let reaper =
-            unsafe { ffi::mockgpu_reaper_new(reap_work, Arc::as_ptr(&this).cast::<c_void>()) };
-        if reaper.is_null() {
-            return Err(ENOMEM);
-        }
-        this.reaper.store(reaper, Ordering::Release);
+        // stopped in `drop`, before `this` goes (type invariants).
+        unsafe {
+            this.reaper
+                .start(reap_work, Arc::as_ptr(&this).cast::<c_void>())
+        }?;
         Ok(Some(this))
     }
 
@@ -96,9 +98,12 @@ impl Lingering {
         tenant: &Arc<Tenant>,
         id: Option<u64>,
         size: u64,
+        dmem: Option<dmem::Charge>,
         held_by_other: impl Fn(u64) -> bool,
     ) {
-        let Some(id) = id.filter(|&id| self.alive(id) && !held_by_other(id)) else {
+        let Some(id) =
+            id.filter(|&id| release(self.alive(id), held_by_other(id)) == Release::WhenDead)
+        else {
             tenant.release(id, size);
             return;
         };
@@ -113,6 +118,7 @@ impl Lingering {
             tenant: tenant.clone(),
             id,
             size,
+            _dmem: dmem,
         };
         // INVARIANT: the charge moves here; room was reserved just above.
         if let Err(e) = kept.push_within_capacity(k) {
@@ -124,11 +130,7 @@ impl Lingering {
     }
 
     fn kick(&self) {
-        let r = self.reaper.load(Ordering::Acquire);
-        if !r.is_null() {
-            // SAFETY: a live reaper (type invariants).
-            unsafe { ffi::mockgpu_reaper_kick(r, REAP_MS) };
-        }
+        self.reaper.kick(REAP_MS);
     }
 
     /// Ends the charges of dead buffers; whether any is still kept.
@@ -161,11 +163,7 @@ unsafe extern "C" fn reap_work(this: *const c_void) {
 #[pinned_drop]
 impl PinnedDrop for Lingering {
     fn drop(self: Pin<&mut Self>) {
-        let r = self.reaper.swap(core::ptr::null_mut(), Ordering::AcqRel);
-        if !r.is_null() {
-            // SAFETY: a live reaper; afterwards its work neither runs nor is queued.
-            unsafe { ffi::mockgpu_reaper_free(r) };
-        }
+        self.reaper.stop();
         for k in self.kept.lock().drain_all() {
             k.tenant.release(Some(k.id), k.size);
         }

@@ -9,10 +9,14 @@
 //! real file of the driver, opened for it; mmap hands the vma to the real
 //! file, so the data path never passes through mockgpu.
 //!
-//! Layout: `target.rs` (targets, registry), `proxy.rs` (the forwarding core),
-//! `real.rs` (the real node and files), `fops.rs` (the `file_operations`
-//! adapters), `control.rs` (the control node), `policy/` (pure logic, also
-//! built and tested on the host), `helpers.c` (wrappers of static inlines).
+//! Layout, top down (no module imports one above it): `fops.rs` (the
+//! `file_operations` adapters and tables), `control.rs` (the control node),
+//! `proxy.rs` (the forwarding core), `account/` (what ioctls are charged, by
+//! driver family), `meter.rs` (device time), `target.rs` (targets,
+//! registry), `gem.rs`, `linger.rs`, `dmem.rs` (buffer lifetimes and the
+//! dmem cgroup), `tenant.rs`, `real.rs` (the real node and files), `policy/`
+//! (pure logic, also built and tested on the host), `helpers.c` and
+//! `drm_helpers.c` (wrappers of static inlines, DRM calls).
 
 use kernel::{
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
@@ -20,6 +24,7 @@ use kernel::{
     str::CStr,
 };
 
+mod account;
 mod control;
 mod defaults;
 mod dmem;
@@ -27,6 +32,8 @@ mod ffi;
 mod fops;
 mod gem;
 mod linger;
+mod mapped;
+mod meter;
 #[allow(
     dead_code,
     unreachable_pub,
@@ -35,6 +42,7 @@ mod linger;
 mod policy;
 mod proxy;
 mod real;
+mod reaper;
 mod target;
 mod tenant;
 
@@ -135,7 +143,7 @@ fn add_targets(param: &CStr) -> Result {
         dst.copy_from_slice(path);
         // The byte after the path is a NUL: `buf` is longer than `path`.
         let path = CStr::from_bytes_with_nul(&buf[..=path.len()]).map_err(|_| EINVAL)?;
-        Registry::add(path, policy::abi::control::TENANT_PIDNS)?;
+        Registry::add(path, policy::abi::control::TENANT_PIDNS, fops::ops_for)?;
     }
     Ok(())
 }

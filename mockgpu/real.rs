@@ -251,6 +251,28 @@ impl RealFile {
     }
 }
 
+/// How an ioctl reached mockgpu, and so how it is forwarded.
+#[derive(Clone, Copy)]
+pub(crate) enum Via {
+    /// `unlocked_ioctl`.
+    Native,
+    /// `compat_ioctl`, from a 32-bit task. The decoded arguments have the
+    /// same layout for 32-bit callers (fixed-size fields, explicit padding),
+    /// and `compat_ptr` is the identity on x86-64 and arm64.
+    Compat,
+}
+
+impl RealFile {
+    /// Forwards an ioctl the way it came in, its result unchanged.
+    #[inline]
+    pub(crate) fn forward(&self, via: Via, cmd: u32, arg: usize) -> isize {
+        match via {
+            Via::Native => self.ioctl(cmd, arg),
+            Via::Compat => self.compat_ioctl(cmd, arg),
+        }
+    }
+}
+
 impl RealFile {
     /// The parent of the DRM device this file was opened on (the GPU's bus
     /// device), if it has one.
@@ -291,6 +313,25 @@ impl Drop for DeviceRef {
     fn drop(&mut self) {
         // SAFETY: the reference is ours (type invariants), dropped once.
         unsafe { ffi::mockgpu_device_put(self.0.as_ptr()) };
+    }
+}
+
+impl RealFile {
+    /// Whether this is the only reference on the file: no mapping holds
+    /// it (each vma of it holds one), so dropping it releases the context.
+    pub(crate) fn only_ref(&self) -> bool {
+        // SAFETY: the file is open (type invariants).
+        unsafe { ffi::mockgpu_file_count(self.as_ptr()) <= 1 }
+    }
+
+    /// Another reference on the same file.
+    pub(crate) fn share(&self) -> Result<RealFile> {
+        // SAFETY: the file is open (type invariants); `get_file` takes a
+        // reference, which `from_raw` takes over.
+        let file = unsafe { bindings::get_file(self.as_ptr()) };
+        let file = NonNull::new(file).ok_or(EINVAL)?;
+        // SAFETY: `file` is open and the reference just taken is handed over.
+        unsafe { RealFile::from_raw(file) }
     }
 }
 

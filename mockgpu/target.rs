@@ -35,13 +35,13 @@ use kernel::{
 };
 
 use crate::{
-    dmem::Region,
+    dmem::{self, Region},
     ffi::{self, MockgpuNode},
-    fops,
     gem::GemTable,
     linger::Lingering,
+    mapped::Mapped,
     policy::{abi::control::Limits, allow::IoctlPolicy, backend::Backend},
-    real::{DeviceRef, RealNode},
+    real::{DeviceRef, RealFile, RealNode},
     tenant::{Chain, Key, Tenant},
 };
 
@@ -50,16 +50,40 @@ const MISC_MAJOR: u32 = 10;
 /// Longest target name (the real node's last path component).
 pub(crate) const NAME_MAX: usize = 63;
 
+/// What the file-operations layer (`fops.rs`) gives a target, opaque here:
+/// the proxy's `file_operations` for the real driver's, and how to tell a
+/// proxy file from any other.
+#[derive(Clone, Copy)]
+pub(crate) struct ProxyOps {
+    /// The proxy table, valid until module exit.
+    pub(crate) table: *const bindings::file_operations,
+    /// Whether an open file is a proxy file of mockgpu.
+    ///
+    /// # Safety
+    ///
+    /// Called on a valid, open file.
+    pub(crate) is_proxy: unsafe fn(*const bindings::file) -> bool,
+    /// Whether the real driver has operations mockgpu does not forward.
+    pub(crate) unforwarded: bool,
+}
+
+/// Makes the [`ProxyOps`] for a real driver's table.
+pub(crate) type OpsFor = fn(&bindings::file_operations) -> Result<ProxyOps>;
+
 /// A proxied real device.
 #[pin_data]
 pub(crate) struct Target {
+    /// Contexts of closed proxy files that mappings keep. First: dropped
+    /// (its reaper stopped) before any field its reaper reads.
+    #[pin]
+    mapped: Mapped,
     name: CString,
     /// The real node's path as the operator gave it.
     path: CString,
     node: RealNode,
     backend: Backend,
-    /// The proxy table, valid until module exit (see `fops.rs`).
-    fops: *const bindings::file_operations,
+    /// What the file-operations layer made for this target's driver.
+    ops: ProxyOps,
     /// What a tenant is on this target (`enum mockgpu_tenant_kind`).
     tenant_kind: u32,
     /// The ioctls this target forwards; read lock-free on every ioctl.
@@ -69,7 +93,8 @@ pub(crate) struct Target {
     /// The GEM objects charged on the DRM device behind a DRM target (shared
     /// with the other targets of that device).
     gem: Option<Arc<GemTable>>,
-    /// The target's dmem cgroup region, `mockgpu/<name>` (DRM targets).
+    /// The target's dmem cgroup region, `mockgpu/<name>` (targets whose
+    /// allocations mockgpu decodes).
     dmem: Option<Region>,
     /// Charges of the simulated GPU's buffers that outlived their handles.
     linger: Option<Arc<Lingering>>,
@@ -82,7 +107,7 @@ pub(crate) struct Target {
     tenants: Mutex<KVec<Arc<Tenant>>>,
 }
 
-// SAFETY: `fops` points to an immutable table valid until module exit; the
+// SAFETY: `ops` points to an immutable table valid until module exit; the
 // other fields are immutable after construction and themselves `Send`.
 unsafe impl Send for Target {}
 // SAFETY: as above; shared access only reads.
@@ -90,7 +115,7 @@ unsafe impl Sync for Target {}
 
 impl Target {
     /// Captures the real node at `path` and prepares its proxy.
-    fn new(path: &CStr, tenant_kind: u32) -> Result<Arc<Self>> {
+    fn new(path: &CStr, tenant_kind: u32, ops_for: OpsFor) -> Result<Arc<Self>> {
         Chain::current(tenant_kind)?; // refuses an unknown kind (EINVAL)
         let node = RealNode::capture(path).inspect_err(|e| {
             pr_warn!("target {}: cannot use it: {:?}\n", path, e);
@@ -110,23 +135,26 @@ impl Target {
         let name = CStr::from_bytes_until_nul(&buf)
             .map_err(|_| EINVAL)?
             .to_cstring()?;
-        let (backend, fops, parent, gem) = probe(path, &node)?;
+        let (backend, ops, parent, gem) = probe(path, &node, ops_for)?;
         let real_path = path.to_cstring()?;
-        let dmem = match gem {
-            Some(_) => Region::register(&name, 0)?,
-            None => None,
+        // Every target whose allocations mockgpu decodes gets a region.
+        let dmem = match backend {
+            Backend::Generic => None,
+            Backend::Drm if gem.is_none() => None,
+            _ => Region::register(&name, 0)?,
         };
         let linger = match backend {
             Backend::RealGpu => Lingering::new()?,
             _ => None,
         };
-        Arc::pin_init(
+        let target = Arc::pin_init(
             pin_init!(Target {
+                mapped <- Mapped::new(),
                 name,
                 path: real_path,
                 node,
                 backend,
-                fops,
+                ops,
                 tenant_kind,
                 policy: IoctlPolicy::new(),
                 removed: AtomicBool::new(false),
@@ -137,7 +165,28 @@ impl Target {
                 tenants <- new_mutex!(KVec::new()),
             }),
             GFP_KERNEL,
-        )
+        )?;
+        // SAFETY: `mapped` is the target's first field; the target outlives it.
+        unsafe {
+            target
+                .mapped
+                .start(reap_mapped, Arc::as_ptr(&target).cast::<c_void>())
+        }?;
+        Ok(target)
+    }
+
+    /// Keeps the context of a proxy file of `tenant` that closed while a
+    /// mapping holds its real file: its file charge lasts while the context
+    /// does (`mapped.rs`). `false` if the charge ended now (no mapping, or
+    /// no memory to keep it).
+    pub(crate) fn keep_mapped(&self, real: &RealFile, tenant: &Arc<Tenant>) -> bool {
+        if real.only_ref() {
+            return false;
+        }
+        let Ok(file) = real.share() else {
+            return false;
+        };
+        self.mapped.keep(file, tenant.clone()).is_ok()
     }
 
     /// The target's name: the real node's last path component.
@@ -167,6 +216,12 @@ impl Target {
         self.backend
     }
 
+    /// The proxy's file operations and identity.
+    #[inline]
+    pub(crate) fn ops(&self) -> &ProxyOps {
+        &self.ops
+    }
+
     /// The GEM table of a DRM target.
     #[inline]
     pub(crate) fn gem(&self) -> Option<&Arc<GemTable>> {
@@ -175,9 +230,16 @@ impl Target {
 
     /// Ends the charge of a buffer whose handle `tenant` dropped (a free,
     /// or its file's close), unless the buffer lives on (then when it dies).
-    pub(crate) fn release_buffer(&self, tenant: &Arc<Tenant>, id: Option<u64>, size: u64) {
+    /// The buffer's dmem charge (`dmem`) ends with mockgpu's.
+    pub(crate) fn release_buffer(
+        &self,
+        tenant: &Arc<Tenant>,
+        id: Option<u64>,
+        size: u64,
+        dmem: Option<dmem::Charge>,
+    ) {
         match &self.linger {
-            Some(l) => l.release(tenant, id, size, |id| self.held_by_other(tenant, id)),
+            Some(l) => l.release(tenant, id, size, dmem, |id| self.held_by_other(tenant, id)),
             None => tenant.release(id, size),
         }
     }
@@ -343,6 +405,10 @@ impl Target {
             None => kernel::seq_print!(m, "all\n"),
             Some(n) => kernel::seq_print!(m, "allowlist of {}\n", n),
         }
+        let kept = self.mapped.count();
+        if kept > 0 {
+            kernel::seq_print!(m, "  contexts kept by mappings: {}\n", kept);
+        }
         if let Some(gem) = &self.gem {
             let (n, bytes) = gem.stats();
             kernel::seq_print!(
@@ -415,6 +481,26 @@ impl Target {
     }
 }
 
+/// The reaper of the contexts mappings keep.
+///
+/// # Safety
+///
+/// `target` is a live `Target` (its reaper is stopped before it goes).
+unsafe extern "C" fn reap_mapped(target: *const c_void) {
+    // SAFETY: by the safety requirements.
+    let target = unsafe { &*target.cast::<Target>() };
+    let released = target
+        .mapped
+        .reap(|tenant| target.forget_if_removable(tenant));
+    if released {
+        if let Some(gem) = &target.gem {
+            // The objects of the released contexts are dead unless another
+            // mapping or an export keeps them.
+            gem.file_closed();
+        }
+    }
+}
+
 /// Drops a node's reference on its target; called when the node's device is
 /// released.
 ///
@@ -433,12 +519,8 @@ unsafe extern "C" fn mockgpu_target_put(target: *const c_void) {
 fn probe(
     path: &CStr,
     node: &RealNode,
-) -> Result<(
-    Backend,
-    *const bindings::file_operations,
-    Option<DeviceRef>,
-    Option<Arc<GemTable>>,
-)> {
+    ops_for: OpsFor,
+) -> Result<(Backend, ProxyOps, Option<DeviceRef>, Option<Arc<GemTable>>)> {
     let real = node.open_probe().inspect_err(|e| {
         pr_warn!("target {}: cannot open it: {:?}\n", path, e);
     })?;
@@ -447,7 +529,8 @@ fn probe(
     // pinned); the helper returns its owner's NUL-terminated name or "".
     let module = unsafe { CStr::from_char_ptr(ffi::mockgpu_fops_module_name(fops)) };
     let backend = Backend::detect(module.to_bytes(), major(node.rdev()));
-    if fops::OpSet::unforwarded(fops) {
+    let ops = ops_for(fops)?;
+    if ops.unforwarded {
         pr_info!(
             "target {}: driver {} has operations mockgpu does not forward (io_uring, splice, fsync, locks)\n",
             path,
@@ -461,7 +544,7 @@ fn probe(
     } else {
         (None, None)
     };
-    Ok((backend, fops::table_for(fops)?, parent, gem))
+    Ok((backend, ops, parent, gem))
 }
 
 /// A registered target and its node.
@@ -535,9 +618,10 @@ impl Registry {
         unsafe { ffi::mockgpu_nodes_exit() };
     }
 
-    /// Sets up a target for the real node at `path` and creates its proxy node.
-    pub(crate) fn add(path: &CStr, tenant_kind: u32) -> Result<Arc<Target>> {
-        let target = Target::new(path, tenant_kind)?;
+    /// Sets up a target for the real node at `path` and creates its proxy
+    /// node, with the file operations `ops_for` makes.
+    pub(crate) fn add(path: &CStr, tenant_kind: u32, ops_for: OpsFor) -> Result<Arc<Target>> {
+        let target = Target::new(path, tenant_kind, ops_for)?;
         let mut targets = TARGETS.lock();
         if targets
             .entries
@@ -591,7 +675,7 @@ impl Registry {
                 target.node().permissions(),
                 target.node().owner().0,
                 target.node().owner().1,
-                target.fops,
+                target.ops.table,
                 node_ref.cast(),
                 path.as_char_ptr(),
                 parent,

@@ -181,7 +181,7 @@ pub(crate) struct Tenant {
     #[pin]
     held: Mutex<HeldBuffers>,
     /// The files of this tenant whose device time is still growing (see
-    /// `ProxyFile::meter_tenant`), by address: each removes itself before
+    /// `FileMeter::meter_tenant`), by address: each removes itself before
     /// it is freed, under this lock.
     #[pin]
     active: Mutex<KVec<usize>>,

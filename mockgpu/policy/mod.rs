@@ -9,4 +9,5 @@ pub(crate) mod allow;
 pub(crate) mod backend;
 pub(crate) mod decode;
 pub(crate) mod fdinfo;
+pub(crate) mod ledger;
 pub(crate) mod quota;

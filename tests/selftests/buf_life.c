@@ -2,7 +2,8 @@
 /*
  * buf_life: on the simulated GPU, a buffer stays charged while anything
  * keeps it alive after its handle is gone (issue 11): a mapping, an export
- * file, a queued job, a mapping of a context whose file was closed.
+ * file, a queued job, a mapping of a context whose file was closed; and
+ * such a context stays an open file of its tenant's.
  *
  *   buf_life [REAL]            default /dev/realgpu
  *
@@ -12,6 +13,8 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -155,6 +158,135 @@ static int test_keep(enum keep how)
 	return ok;
 }
 
+/*
+ * A context a mapping keeps after its proxy file closed is still an open
+ * file of its tenant's: with a files limit of 1, a tenant that opens, maps a
+ * buffer and closes, four times over, holds one live context, not four. The
+ * device's truth: each context holds a 64 KiB buffer while it lives, so
+ * vram_used counts the live contexts. Then the last munmap releases the
+ * context (after at most a reaper pass) and with it the file charge.
+ */
+static int test_files_kept(void)
+{
+	void *maps[4] = { 0 };
+	int ok = 1, opened = 0, emfile = 0;
+
+	if (!settles("before", 0) || ctl_limit_set(name, MOCKGPU_TENANT_CGROUP, cg_id, LIMIT, 1))
+		return 0;
+	for (int i = 0; i < 4; i++) {
+		struct realgpu_alloc a;
+		int fd = open(proxy, O_RDWR | O_CLOEXEC);
+
+		if (fd < 0) {
+			emfile += errno == EMFILE;
+			continue;
+		}
+		opened++;
+		if (alloc(fd, 64 * KiB, &a) == 0) {
+			maps[i] = mmap(NULL, 64 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+				       a.mmap_offset);
+			if (maps[i] == MAP_FAILED)
+				maps[i] = NULL;
+		}
+		close(fd);
+	}
+	uint64_t live = device_used() / (64 * KiB);
+	uint64_t files = ctl_files_used(name, MOCKGPU_TENANT_CGROUP, cg_id);
+
+	ktap_diag("files limit 1: %d of 4 opens, %d EMFILE; live contexts (device) %" PRIu64
+		  ", files charged %" PRIu64, opened, emfile, live, files);
+	ok &= live <= 1 && files == live && opened == 1 && emfile == 3;
+	for (int i = 0; i < 4; i++)
+		if (maps[i])
+			munmap(maps[i], 64 * KiB);
+	ok &= settles("contexts released", 0);
+	for (int i = 0; i < 100 && ctl_files_used(name, MOCKGPU_TENANT_CGROUP, cg_id); i++)
+		usleep(10000);
+	files = ctl_files_used(name, MOCKGPU_TENANT_CGROUP, cg_id);
+	if (files != 0)
+		ktap_diag("after the last munmap: %" PRIu64 " files still charged", files);
+	ok &= files == 0;
+	int fd = open(proxy, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		ktap_diag("open after the contexts died: %s", strerror(errno));
+	ok &= fd >= 0;
+	if (fd >= 0)
+		close(fd);
+	ok &= ctl_limit_set(name, MOCKGPU_TENANT_CGROUP, cg_id, LIMIT, 1000) == 0;
+	return ok;
+}
+
+/* The test cgroup's dmem.current in the target's region; -1 if absent. */
+static int64_t dmem_current(void)
+{
+	return dmem_current_of(CG, name);
+}
+
+/* dmem.current equals @want (the device's count) within 1 s. */
+static int dmem_is(const char *what, int64_t want)
+{
+	int64_t v = dmem_current();
+
+	for (int i = 0; i < 100 && v != want; i++) {
+		usleep(10000);
+		v = dmem_current();
+	}
+	if (v != want)
+		ktap_diag("%s: dmem.current %" PRId64 ", want %" PRId64, what, v, want);
+	return v == want;
+}
+
+/*
+ * cgroup v2 dmem on the simulated GPU (a driver with no dmem region of its
+ * own): the cgroup's dmem.max for mockgpu/<target> refuses with EDQUOT below
+ * mockgpu's own 1 MiB limit, the refused buffer is freed again on the device,
+ * and dmem.current follows the buffer for its whole life (a mapping keeps
+ * it after FREE), equal to the device's count.
+ */
+static int test_dmem(void)
+{
+	char max[128];
+	struct realgpu_alloc a, b;
+	int fd, ok = 1;
+	void *p;
+
+	if (!settles("before", 0) || write_str("/sys/fs/cgroup/cgroup.subtree_control", "+dmem")) {
+		ktap_diag("enabling dmem: %s", strerror(errno));
+		return 0;
+	}
+	snprintf(max, sizeof(max), "mockgpu/%s 786432", name);
+	if (write_str(CG "/dmem.max", max)) {
+		ktap_diag("writing dmem.max: %s", strerror(errno));
+		return 0;
+	}
+	fd = open(proxy, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || alloc(fd, 512 * KiB, &a)) {
+		ktap_diag("first 512 KiB: %s", strerror(errno));
+		return 0;
+	}
+	errno = 0;
+	if (!alloc(fd, 512 * KiB, &b)) {
+		ktap_diag("a second 512 KiB passed dmem.max 768 KiB");
+		gpu_free(fd, b.handle);
+		ok = 0;
+	} else if (errno != EDQUOT) {
+		ktap_diag("second 512 KiB: %s (want EDQUOT)", strerror(errno));
+		ok = 0;
+	}
+	ok &= settles("under dmem.max", 512 * KiB) && dmem_is("under dmem.max", 512 * KiB);
+	p = mmap(NULL, 512 * KiB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, a.mmap_offset);
+	ok &= p != MAP_FAILED && gpu_free(fd, a.handle) == 0;
+	ok &= holds("freed, still mapped", 512 * KiB) && dmem_is("freed, still mapped", 512 * KiB);
+	if (p != MAP_FAILED)
+		munmap(p, 512 * KiB);
+	ok &= settles("unmapped", 0) && dmem_is("unmapped", 0);
+	snprintf(max, sizeof(max), "mockgpu/%s max", name);
+	write_str(CG "/dmem.max", max);
+	close(fd);
+	return ok;
+}
+
 static volatile int flip_stop;
 static struct realgpu_alloc flip_arg;
 
@@ -217,11 +349,79 @@ static int test_flip(void)
 	return ok;
 }
 
+static volatile struct realgpu_free free_arg;
+static volatile uint32_t free_a, free_b;
+
+static void *free_flipper(void *unused)
+{
+	(void)unused;
+	while (!flip_stop) {
+		free_arg.handle = free_a;
+		free_arg.handle = free_b;
+	}
+	return NULL;
+}
+
+/*
+ * FREE's handle rewritten by another thread between mockgpu's read and the
+ * driver's: mockgpu may release the record of a 768 KiB buffer while the
+ * driver frees a 4 KiB one. The 768 KiB buffer is alive, so its charge stays
+ * (linger.rs): the next 768 KiB allocation must not fit, and the device never
+ * holds more than the 1 MiB limit (50 tries).
+ */
+static int test_free_flip(void)
+{
+	int ok = 1, small_freed = 0, big_freed = 0;
+	uint64_t peak = 0;
+
+	for (int i = 0; i < 50 && ok; i++) {
+		struct realgpu_alloc big, small, again;
+		int fd = open(proxy, O_RDWR | O_CLOEXEC);
+		pthread_t t;
+
+		if (fd < 0 || !settles("before", 0) || alloc(fd, 768 * KiB, &big) ||
+		    alloc(fd, 4 * KiB, &small))
+			return 0;
+		free_a = small.handle;
+		free_b = big.handle;
+		free_arg.handle = small.handle;
+		flip_stop = 0;
+		pthread_create(&t, NULL, free_flipper, NULL);
+		int r = ioctl(fd, REALGPU_IOCTL_FREE, (void *)&free_arg);
+
+		flip_stop = 1;
+		pthread_join(t, NULL);
+		if (r == 0) {
+			/* Which one the driver freed: a second FREE of it fails. */
+			if (gpu_free(fd, small.handle))
+				small_freed++;
+			else
+				big_freed++;
+		}
+		if (!alloc(fd, 768 * KiB, &again))
+			gpu_free(fd, again.handle);
+		uint64_t d = device_used();
+
+		if (d > peak)
+			peak = d;
+		if (d > LIMIT) {
+			ktap_diag("try %d: device %" PRIu64 " B over the limit", i, d);
+			ok = 0;
+		}
+		close(fd);
+	}
+	ok &= settles("free flip: all closed", 0);
+	ktap_diag("free flip: the driver freed the 4 KiB buffer %d times, the 768 KiB one %d times; "
+		  "device peak %" PRIu64 " KiB against a %llu KiB limit",
+		  small_freed, big_freed, peak / KiB, LIMIT / KiB);
+	return ok;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
 		real_path = argv[1];
-	ktap_header(5);
+	ktap_header(8);
 	real_fd = open(real_path, O_RDWR | O_CLOEXEC);
 	if (real_fd < 0) {
 		printf("Bail out! %s: %s\n", real_path, strerror(errno));
@@ -236,6 +436,9 @@ int main(int argc, char **argv)
 	ktap_result(test_keep(KEEP_EXPORT), "export then free: charged until the export closes");
 	ktap_result(test_keep(KEEP_JOB), "free under a running job: charged until the job ends");
 	ktap_result(test_keep(KEEP_CLOSED_FILE), "close while mapped: charged until unmapped");
+	ktap_result(test_files_kept(), "close while mapped: still an open file (files limit 1, 4 tries)");
+	ktap_result(test_dmem(), "cgroup dmem.max refuses, dmem.current follows the buffer's life");
+	ktap_result(test_free_flip(), "FREE's handle flipped by a thread (50 tries): the device never above the limit");
 	ktap_result(test_flip(), "ALLOC's size flipped by a thread (10,000 calls): the device never above the limit");
 	return ktap_finish();
 }

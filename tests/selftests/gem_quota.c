@@ -514,31 +514,10 @@ static int test_efault(void)
 	return ok;
 }
 
-static int write_str(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), ok;
-
-	if (fd < 0)
-		return -1;
-	ok = write(fd, s, strlen(s)) == (ssize_t)strlen(s);
-	close(fd);
-	return ok ? 0 : -1;
-}
-
-/* The test cgroup's dmem.current for the card target's region; -1 if absent. */
+/* The test cgroup's dmem.current in the target's region; -1 if absent. */
 static int64_t dmem_current(void)
 {
-	char line[256], want[128];
-	int64_t v = -1;
-	FILE *f = fopen(CG "/dmem.current", "r");
-
-	snprintf(want, sizeof(want), "mockgpu/%s %%" SCNd64, card_name);
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, want, &v) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return v;
+	return dmem_current_of(CG, card_name);
 }
 
 /* cgroup v2 dmem: the cgroup's dmem.max for mockgpu's region refuses

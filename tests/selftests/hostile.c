@@ -104,30 +104,16 @@ static int target_remove(const char *name)
 	return ctl(MOCKGPU_IOCTL_TARGET_REMOVE, &rm);
 }
 
-static struct mockgpu_limit limit_req(const char *tgt, uint32_t kind, uint64_t id,
-				      uint64_t mem, uint64_t files)
-{
-	struct mockgpu_limit l = { .hdr = { MOCKGPU_ABI_VERSION, sizeof(l) } };
-
-	snprintf(l.target, sizeof(l.target), "%s", tgt);
-	l.tenant.kind = kind;
-	l.tenant.id = id;
-	l.limits.memory = mem;
-	l.limits.files = files;
-	l.limits.compute_pct = 100;
-	return l;
-}
-
 static int limit_set(const char *tgt, uint32_t kind, uint64_t id, uint64_t mem, uint64_t files)
 {
-	struct mockgpu_limit l = limit_req(tgt, kind, id, mem, files);
+	struct mockgpu_limit l = ctl_limit_req(tgt, kind, id, mem, files);
 
 	return ctl(MOCKGPU_IOCTL_LIMIT_SET, &l);
 }
 
 static void limit_clear(const char *tgt, uint32_t kind, uint64_t id)
 {
-	struct mockgpu_limit l = limit_req(tgt, kind, id, 0, 0);
+	struct mockgpu_limit l = ctl_limit_req(tgt, kind, id, 0, 0);
 
 	ctl(MOCKGPU_IOCTL_LIMIT_CLEAR, &l);
 }

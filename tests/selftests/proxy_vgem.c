@@ -1702,6 +1702,11 @@ static void sc_clients(struct ctx *c, int w)
 			rec("mapping works after close", holds(m, bo.size, 0x5a5a5a5a));
 			SYS("munmap", munmap(m, bo.size));
 		}
+		/* Through the proxy the context goes at mockgpu's next reaper
+		 * pass (mapped.rs: it keeps the context, and its open-file
+		 * charge, while the mapping lives): wait up to 1 s. */
+		for (int i = 0; i < 100 && our_clients(NULL, 0) - before > 0; i++)
+			usleep(10000);
 		rec("clients after munmap", our_clients(NULL, 0) - before);
 	}
 }

@@ -17,6 +17,8 @@ pub mod backend;
 pub mod decode;
 #[path = "../../../mockgpu/policy/fdinfo.rs"]
 pub mod fdinfo;
+#[path = "../../../mockgpu/policy/ledger.rs"]
+pub mod ledger;
 #[path = "../../../mockgpu/policy/quota.rs"]
 pub mod quota;
 
