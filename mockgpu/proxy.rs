@@ -139,8 +139,31 @@ impl ProxyFile {
         }
         // SAFETY: `file` is valid (the safety requirements).
         unsafe { self.real.sync_flags_from(file) };
-        // SAFETY: inside the ioctl, on the proxy's open `file`; `io` lives
-        // for this call only.
+        let family = account::of(&self.target);
+        if family.decodes(cmd) {
+            // SAFETY: `file` is valid (the safety requirements).
+            return unsafe { self.account(&family, file, via, cmd, arg) };
+        }
+        self.real.forward(via, cmd, arg)
+    }
+
+    /// An ioctl the target's family decodes, out of line: the plain path
+    /// above is a few loads and a tail call into the driver.
+    ///
+    /// # Safety
+    ///
+    /// `file` is this proxy's open file.
+    #[inline(never)]
+    unsafe fn account(
+        &self,
+        family: &account::Accounting<'_>,
+        file: *mut bindings::file,
+        via: Via,
+        cmd: u32,
+        arg: usize,
+    ) -> isize {
+        // SAFETY: inside the ioctl, on the proxy's open `file` (the safety
+        // requirements); `io` lives for this call only.
         let io = unsafe {
             Ioctl::new(
                 &self.real,
@@ -153,10 +176,7 @@ impl ProxyFile {
                 arg,
             )
         };
-        match account::of(&self.target).account(&io) {
-            Some(ret) => ret,
-            None => self.real.forward(via, cmd, arg),
-        }
+        family.account(&io)
     }
 
     /// `mmap`: the vma is pointed at the real file before the real driver

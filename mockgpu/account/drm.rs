@@ -10,14 +10,15 @@ use crate::{gem, gem::GemTable, policy::decode, target::Target, tenant::Tenant};
 
 impl Family for GemTable {
     #[inline(always)]
-    fn account(&self, io: &Ioctl<'_>) -> Option<isize> {
-        if let Some(op) = decode::drm_gem_op(self.driver(), io.cmd) {
-            return Some(gem_ioctl(self, io, op));
+    fn decodes(&self, cmd: u32) -> bool {
+        decode::drm_gem_op(self.driver(), cmd).is_some() || decode::drm_submits(self.driver(), cmd)
+    }
+
+    fn account(&self, io: &Ioctl<'_>) -> isize {
+        match decode::drm_gem_op(self.driver(), io.cmd) {
+            Some(op) => gem_ioctl(self, io, op),
+            None => io.submit(),
         }
-        if decode::drm_submits(self.driver(), io.cmd) {
-            return Some(submit(io));
-        }
-        None
     }
 
     fn closed(&self, _target: &Target, _tenant: &Arc<Tenant>, _book: &Book) {
@@ -28,8 +29,8 @@ impl Family for GemTable {
 }
 
 /// A DRM ioctl that creates, brings in or closes GEM handles: run on a
-/// kernel copy of its argument and charged per object.
-#[inline(never)]
+/// kernel copy of its argument and charged per object. Else a command
+/// submission: admitted, then forwarded as is.
 fn gem_ioctl(gem: &GemTable, io: &Ioctl<'_>, op: decode::GemOp) -> isize {
     let call = gem::Call {
         real: io.real,
@@ -39,10 +40,4 @@ fn gem_ioctl(gem: &GemTable, io: &Ioctl<'_>, op: decode::GemOp) -> isize {
         arg: io.arg,
     };
     gem.ioctl(&call, op, || io.forward())
-}
-
-/// A DRM driver's command submission: admitted, then forwarded as is.
-#[inline(never)]
-fn submit(io: &Ioctl<'_>) -> isize {
-    io.submit()
 }

@@ -34,10 +34,12 @@ use table::{Charges, TableFamily};
 
 /// The accounting of one driver family.
 pub(crate) trait Family {
-    /// Charges and runs `io` if this family decodes its command; `None`
-    /// for every other ioctl, which the caller forwards untouched (a few
-    /// loads and compares on the hot path).
-    fn account(&self, io: &Ioctl<'_>) -> Option<isize>;
+    /// Whether this family looks inside the ioctl `cmd`: a few loads and
+    /// compares, on the hot path; every other ioctl is forwarded untouched.
+    fn decodes(&self, cmd: u32) -> bool;
+
+    /// Charges and runs `io`, an ioctl this family [decodes](Family::decodes).
+    fn account(&self, io: &Ioctl<'_>) -> isize;
 
     /// The proxy file whose accounting state is `book` has closed its real
     /// file: the charges only it held end (or pass to whatever keeps their
@@ -45,9 +47,12 @@ pub(crate) trait Family {
     fn closed(&self, target: &Target, tenant: &Arc<Tenant>, book: &Book);
 }
 
-/// The family of a target.
+/// The family of a target, dispatched statically (no indirect call on
+/// the ioctl path).
 pub(crate) enum Accounting<'a> {
+    /// A DRM device's GEM table.
     Drm(&'a GemTable),
+    /// A backend's decoding table (the simulated GPU; nothing for `generic`).
     Table(TableFamily),
 }
 
@@ -62,7 +67,14 @@ pub(crate) fn of(target: &Target) -> Accounting<'_> {
 
 impl Family for Accounting<'_> {
     #[inline(always)]
-    fn account(&self, io: &Ioctl<'_>) -> Option<isize> {
+    fn decodes(&self, cmd: u32) -> bool {
+        match self {
+            Accounting::Drm(gem) => gem.decodes(cmd),
+            Accounting::Table(t) => t.decodes(cmd),
+        }
+    }
+
+    fn account(&self, io: &Ioctl<'_>) -> isize {
         match self {
             Accounting::Drm(gem) => gem.account(io),
             Accounting::Table(t) => t.account(io),

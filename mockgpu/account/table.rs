@@ -46,8 +46,12 @@ impl TableFamily {
 
 impl Family for TableFamily {
     #[inline(always)]
-    fn account(&self, io: &Ioctl<'_>) -> Option<isize> {
-        decode::intercepts(self.0, io.cmd).then(|| self.intercepted(io))
+    fn decodes(&self, cmd: u32) -> bool {
+        decode::intercepts(self.0, cmd)
+    }
+
+    fn account(&self, io: &Ioctl<'_>) -> isize {
+        self.intercepted(io)
     }
 
     fn closed(&self, target: &Target, tenant: &Arc<Tenant>, book: &Book) {
@@ -261,9 +265,7 @@ struct Answer {
 }
 
 impl TableFamily {
-    /// An ioctl whose argument mockgpu reads: kept out of line, so that the
-    /// plain path is a few loads and a tail call into the driver.
-    #[inline(never)]
+    /// An ioctl whose argument mockgpu reads.
     fn intercepted(&self, io: &Ioctl<'_>) -> isize {
         let ret = match self.0.device_fd_arg(io.cmd) {
             Some(offset) => with_device_fd(io, offset),
