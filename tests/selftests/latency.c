@@ -71,6 +71,7 @@
 #include "ktap.h"
 #include "mockgpu.h"
 #include "realgpu.h"
+#include "tenant.h"
 
 #ifndef NS_GET_ID
 #define NS_GET_ID _IOR(0xb7, 13, __u64)
@@ -150,13 +151,6 @@ static int64_t engine_ns_of(pid_t pid, int fd)
 
 /* --- tenants: children in a new pid namespace (as in quota.c) -------------- */
 
-struct tenant {
-	pid_t pid;
-	uint64_t pidns;
-	int nsfd;		/* holds the namespace until clear_limits() */
-	int go;
-};
-
 static int set_limits(uint64_t pidns, uint32_t pct, int clear)
 {
 	struct mockgpu_limit l = { .hdr = { MOCKGPU_ABI_VERSION, sizeof(l) } };
@@ -170,53 +164,10 @@ static int set_limits(uint64_t pidns, uint32_t pct, int clear)
 	return ctl(clear ? MOCKGPU_IOCTL_LIMIT_CLEAR : MOCKGPU_IOCTL_LIMIT_SET, &l);
 }
 
-static int tenant_start(struct tenant *t, int (*body)(void))
-{
-	int go[2];
-	char path[64];
-
-	if (pipe(go) || unshare(CLONE_NEWPID))
-		return -1;
-	t->pid = fork();
-	if (t->pid == 0) {
-		char c;
-
-		close(go[1]);
-		if (read(go[0], &c, 1) != 1)
-			_exit(99);
-		_exit(body());
-	}
-	if (setns(own_pidns, CLONE_NEWPID))
-		ktap_diag("setns: %s", strerror(errno));
-	close(go[0]);
-	t->go = go[1];
-	if (t->pid < 0)
-		return -1;
-	snprintf(path, sizeof(path), "/proc/%d/ns/pid", t->pid);
-	t->nsfd = open(path, O_RDONLY | O_CLOEXEC);
-	if (t->nsfd < 0 || ioctl(t->nsfd, NS_GET_ID, &t->pidns))
-		return -1;
-	return 0;
-}
-
-static void tenant_go(struct tenant *t)
-{
-	if (write(t->go, "g", 1) != 1)
-		ktap_diag("tenant %d did not start", t->pid);
-	close(t->go);
-}
-
-static int tenant_wait(struct tenant *t)
-{
-	int status = 0;
-
-	waitpid(t->pid, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* A: one-second jobs back to back, two in flight, until killed. */
-static int body_a(void)
+static int body_a(void *unused)
 {
+	(void)unused;
 	int fd = open(proxy, O_RDWR);
 	uint64_t fences[2] = { 0 };
 
@@ -269,8 +220,9 @@ static int64_t engine_ns_fd(int info)
  * runs, so the first growth B sees, and how much it had grown, place the
  * job's start on the device's own clock.
  */
-static int body_b(void)
+static int body_b(void *unused)
 {
+	(void)unused;
 	int fd = open(proxy, O_RDWR), info;
 	char path[64];
 
@@ -479,7 +431,8 @@ int main(int argc, char **argv)
 	ktap_diag("A: %d%%, %d ms jobs, two in flight; B: %d%%, %d ms jobs, one at a time; "
 		  "slice %.1f ms, period %.0f ms", A_PCT, A_JOB_US / 1000, B_PCT, B_JOB_US / 1000,
 		  slice_ms, PERIOD_MS);
-	if (tenant_start(&a, body_a) || tenant_start(&b, body_b) ||
+	if (tenant_start_in(&a, own_pidns, -1, body_a, NULL) ||
+	    tenant_start_in(&b, own_pidns, -1, body_b, NULL) ||
 	    set_limits(a.pidns, A_PCT, 0) || set_limits(b.pidns, B_PCT, 0)) {
 		printf("Bail out! cannot set up the tenants: %s\n", strerror(errno));
 		return 1;

@@ -35,6 +35,7 @@
 #include "ktap.h"
 #include "mockgpu.h"
 #include "realgpu.h"
+#include "tenant.h"
 
 #ifndef NS_GET_ID
 #define NS_GET_ID _IOR(0xb7, 13, __u64)
@@ -201,65 +202,16 @@ static uint64_t device_settle(uint64_t want)
 
 /* --- tenants: children in a new pid namespace ----------------------------- */
 
-struct tenant {
-	pid_t pid;		/* as the parent sees it */
-	uint64_t pidns;
-	int go;			/* write end: start the body */
-};
+typedef tenant_body body_fn;
 
-typedef int (*body_fn)(void *arg);
-
-/* Starts @body in a new pid namespace; it waits until tenant_go(). */
+/* Starts @body in a new pid namespace (without the real device's fd); it
+ * waits until tenant_go(). The namespace is held until the end (hold_ns). */
 static int tenant_start(struct tenant *t, body_fn body, void *arg)
 {
-	int go[2];
-	char path[64];
-	int ns;
-
-	if (pipe(go) || unshare(CLONE_NEWPID))
+	if (tenant_start_in(t, own_pidns, real_fd, body, arg))
 		return -1;
-	t->pid = fork();
-	if (t->pid == 0) {
-		char c;
-
-		close(go[1]);
-		close(real_fd);		/* the tenant reaches the device through the proxy only */
-		if (read(go[0], &c, 1) != 1)
-			_exit(99);
-		_exit(body(arg));
-	}
-	/* Later children of the parent start in its own namespace again. */
-	if (setns(own_pidns, CLONE_NEWPID))
-		ktap_diag("setns: %s", strerror(errno));
-	close(go[0]);
-	t->go = go[1];
-	if (t->pid < 0)
-		return -1;
-	/* Tenants are keyed by the namespace's unique id, not its inode number. */
-	snprintf(path, sizeof(path), "/proc/%d/ns/pid", t->pid);
-	ns = open(path, O_RDONLY | O_CLOEXEC);
-	if (ns < 0 || ioctl(ns, NS_GET_ID, &t->pidns)) {
-		if (ns >= 0)
-			close(ns);
-		return -1;
-	}
-	hold_ns(t->pidns, ns);
+	hold_ns(t->pidns, t->nsfd);
 	return 0;
-}
-
-static void tenant_go(struct tenant *t)
-{
-	if (write(t->go, "g", 1) != 1)
-		ktap_diag("tenant %d did not start", t->pid);
-	close(t->go);
-}
-
-static int tenant_wait(struct tenant *t)
-{
-	int status = 0;
-
-	waitpid(t->pid, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 struct peak {
