@@ -266,6 +266,25 @@ unsafe fn proxy<'a>(file: *mut bindings::file) -> &'a ProxyFile {
 /// VFS contract of `unlocked_ioctl` on a proxy file.
 unsafe extern "C" fn proxy_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> isize {
     // SAFETY: the VFS calls file operations on open files only.
+    let p = unsafe { proxy(file) };
+    // The hot path: straight to the driver, as a tail call.
+    // SAFETY: as above.
+    if unsafe { p.plain_ioctl(file, cmd) } {
+        return p.forward_ioctl(cmd, arg as usize);
+    }
+    // SAFETY: as above.
+    unsafe { proxy_ioctl_checked(file, cmd, arg) }
+}
+
+/// `unlocked_ioctl` with every check: out of line, with the arguments in
+/// the registers they came in, so that the hot path stays a few loads.
+///
+/// # Safety
+///
+/// As for [`proxy_ioctl`].
+#[inline(never)]
+unsafe fn proxy_ioctl_checked(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> isize {
+    // SAFETY: the VFS calls file operations on open files only.
     unsafe { proxy(file).ioctl(file, cmd, arg as usize) }
 }
 

@@ -102,7 +102,7 @@ impl Lingering {
         held_by_other: impl Fn(u64) -> bool,
     ) {
         let Some(id) =
-            id.filter(|&id| release(self.alive(id), held_by_other(id)) == Release::WhenDead)
+            id.filter(|&id| release(self.alive(id), || held_by_other(id)) == Release::WhenDead)
         else {
             tenant.release(id, size);
             return;

@@ -98,12 +98,32 @@ impl ProxyFile {
 
 /// The forwarded file operations. Each takes the proxy `file` it was called on.
 impl ProxyFile {
-    /// `unlocked_ioctl`.
+    /// Whether the ioctl `cmd` on `file` goes straight to the driver
+    /// ([`ProxyFile::forward_ioctl`]): its number is one the family never
+    /// decodes, no allowlist is in force and the flags are in sync. A few
+    /// loads (`policy/screen.rs`); else [`ProxyFile::ioctl`] decides.
     ///
     /// # Safety
     ///
     /// `file` is this proxy's open file.
-    #[inline]
+    #[inline(always)]
+    pub(crate) unsafe fn plain_ioctl(&self, file: *mut bindings::file, cmd: u32) -> bool {
+        // SAFETY: `file` is valid (the safety requirements).
+        self.target.screen_passes(cmd) && unsafe { self.real.flags_synced(file) }
+    }
+
+    /// `unlocked_ioctl` of the real driver, its result unchanged: for a
+    /// [plain](ProxyFile::plain_ioctl) ioctl.
+    #[inline(always)]
+    pub(crate) fn forward_ioctl(&self, cmd: u32, arg: usize) -> isize {
+        self.real.ioctl(cmd, arg)
+    }
+
+    /// `unlocked_ioctl`, every check made.
+    ///
+    /// # Safety
+    ///
+    /// `file` is this proxy's open file.
     pub(crate) unsafe fn ioctl(&self, file: *mut bindings::file, cmd: u32, arg: usize) -> isize {
         // SAFETY: `file` is valid (the safety requirements).
         unsafe { self.dispatch(file, Via::Native, cmd, arg) }
@@ -126,8 +146,9 @@ impl ProxyFile {
         unsafe { self.dispatch(file, Via::Compat, cmd, arg) }
     }
 
-    /// Both ioctl entries: the policy, then the target's accounting for
-    /// the ioctls its driver family decodes, else the driver untouched.
+    /// Both ioctl entries, in full: the policy, then the target's
+    /// accounting for the ioctls its driver family decodes, else the driver
+    /// untouched.
     ///
     /// # Safety
     ///
@@ -147,8 +168,7 @@ impl ProxyFile {
         self.real.forward(via, cmd, arg)
     }
 
-    /// An ioctl the target's family decodes, out of line: the plain path
-    /// above is a few loads and a tail call into the driver.
+    /// An ioctl the target's family decodes, out of line.
     ///
     /// # Safety
     ///

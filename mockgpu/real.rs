@@ -11,7 +11,7 @@ use core::ptr::NonNull;
 use kernel::{
     bindings,
     error::{from_err_ptr, to_result},
-    ffi::c_ulong,
+    ffi::{c_long, c_uint, c_ulong},
     prelude::*,
     str::CStr,
 };
@@ -145,11 +145,25 @@ impl Drop for RealNode {
 /// earlier by [`RealFile::close_now`], which sets `closed`). `fops` is its
 /// `f_op`, the real driver's table, which does not change after open and
 /// stays valid while the file is open (an open file pins its driver's
-/// module).
+/// module). `unlocked_ioctl` is `fops`'s, or [`no_ioctl`] if it has none.
 pub(crate) struct RealFile {
     file: NonNull<bindings::file>,
     fops: NonNull<bindings::file_operations>,
+    /// Read once at open, so that the ioctl hot path loads one pointer.
+    unlocked_ioctl: IoctlFn,
     closed: core::sync::atomic::AtomicBool,
+}
+
+/// An `unlocked_ioctl` file operation.
+type IoctlFn = unsafe extern "C" fn(*mut bindings::file, c_uint, c_ulong) -> c_long;
+
+/// What the VFS answers for a file without `unlocked_ioctl`.
+///
+/// # Safety
+///
+/// Any arguments: none is used.
+unsafe extern "C" fn no_ioctl(_file: *mut bindings::file, _cmd: c_uint, _arg: c_ulong) -> c_long {
+    ENOTTY.to_errno() as c_long
 }
 
 // SAFETY: a reference on a `struct file` may be used and dropped (`fput`)
@@ -174,10 +188,14 @@ impl RealFile {
             unsafe { bindings::fput(file.as_ptr()) };
             return Err(ENODEV);
         };
-        // INVARIANT: the reference is ours; `fops` is the open file's table.
+        // SAFETY: `fops` is the open file's table, valid while it is open.
+        let unlocked_ioctl = unsafe { fops.as_ref() }.unlocked_ioctl.unwrap_or(no_ioctl);
+        // INVARIANT: the reference is ours; `fops` is the open file's table
+        // and `unlocked_ioctl` its ioctl handler (or `no_ioctl`).
         Ok(RealFile {
             file,
             fops,
+            unlocked_ioctl,
             closed: core::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -202,19 +220,31 @@ impl RealFile {
     /// `proxy` is a valid file for the duration of the call.
     #[inline]
     pub(crate) unsafe fn sync_flags_from(&self, proxy: *mut bindings::file) {
+        // SAFETY: `proxy` is valid (the safety requirements).
+        if !unsafe { self.flags_synced(proxy) } {
+            // SAFETY: both files are valid (the caller's guarantee and the
+            // invariants); the helper takes the real file's `f_lock`.
+            unsafe { ffi::mockgpu_sync_flags(proxy, self.as_ptr(), SYNC_FLAGS) }
+        }
+    }
+
+    /// Whether the real file has the proxy file's `F_SETFL` flags already.
+    ///
+    /// # Safety
+    ///
+    /// `proxy` is a valid file for the duration of the call.
+    #[inline(always)]
+    pub(crate) unsafe fn flags_synced(&self, proxy: *mut bindings::file) -> bool {
         let real = self.as_ptr();
         // SAFETY: both files are valid (the caller's guarantee and the
         // invariants); `f_flags` is read racily by the VFS too (as READ_ONCE).
         let (want, have) = unsafe {
             (
-                core::ptr::read_volatile(&raw const (*proxy).f_flags) & SYNC_FLAGS,
-                core::ptr::read_volatile(&raw const (*real).f_flags) & SYNC_FLAGS,
+                core::ptr::read_volatile(&raw const (*proxy).f_flags),
+                core::ptr::read_volatile(&raw const (*real).f_flags),
             )
         };
-        if want != have {
-            // SAFETY: as above; the helper takes the real file's `f_lock`.
-            unsafe { ffi::mockgpu_sync_flags(proxy, real, SYNC_FLAGS) }
-        }
+        (want ^ have) & SYNC_FLAGS == 0
     }
 
     /// Copies the VFS mode bits of the real file to the proxy file.
@@ -230,14 +260,12 @@ impl RealFile {
     /// `unlocked_ioctl` of the real driver, its result unchanged.
     ///
     /// Inlined into the proxy's `unlocked_ioctl`, where it becomes a tail call.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn ioctl(&self, cmd: u32, arg: usize) -> isize {
-        match self.fops().unlocked_ioctl {
-            // SAFETY: the file is open (invariants); the driver validates `cmd`
-            // and treats `arg` as an untrusted user value, as for ioctl(2).
-            Some(f) => unsafe { f(self.as_ptr(), cmd, arg as c_ulong) as isize },
-            None => ENOTTY.to_errno() as isize,
-        }
+        // SAFETY: the file is open and `unlocked_ioctl` its driver's handler
+        // or `no_ioctl` (type invariants); the driver validates `cmd` and
+        // treats `arg` as an untrusted user value, as for ioctl(2).
+        unsafe { (self.unlocked_ioctl)(self.as_ptr(), cmd, arg as c_ulong) as isize }
     }
 
     /// `compat_ioctl` of the real driver, its result unchanged.

@@ -40,7 +40,7 @@ use crate::{
     gem::GemTable,
     linger::Lingering,
     mapped::Mapped,
-    policy::{abi::control::Limits, allow::IoctlPolicy, backend::Backend},
+    policy::{abi::control::Limits, allow::IoctlPolicy, backend::Backend, decode, screen::Screen},
     real::{DeviceRef, RealFile, RealNode},
     tenant::{Chain, Key, Tenant},
 };
@@ -86,8 +86,12 @@ pub(crate) struct Target {
     ops: ProxyOps,
     /// What a tenant is on this target (`enum mockgpu_tenant_kind`).
     tenant_kind: u32,
-    /// The ioctls this target forwards; read lock-free on every ioctl.
+    /// The ioctls this target forwards; read lock-free on every ioctl the
+    /// screen selects.
     policy: IoctlPolicy,
+    /// The ioctl hot path's first look (`policy/screen.rs`): the numbers
+    /// the target's family may decode, every number under an allowlist.
+    screen: Screen,
     /// Set once the target is removed: opens fail with `ENODEV` from then on.
     removed: AtomicBool,
     /// The GEM objects charged on the DRM device behind a DRM target (shared
@@ -147,6 +151,9 @@ impl Target {
             Backend::RealGpu => Lingering::new()?,
             _ => None,
         };
+        // The family `account::of` picks: DRM's GEM table, else the backend's.
+        let drm = gem.as_ref().map(|g| g.driver());
+        let screen = Screen::new(|nr| decode::may_decode_nr(backend, drm, nr));
         let target = Arc::pin_init(
             pin_init!(Target {
                 mapped <- Mapped::new(),
@@ -157,6 +164,7 @@ impl Target {
                 ops,
                 tenant_kind,
                 policy: IoctlPolicy::new(),
+                screen,
                 removed: AtomicBool::new(false),
                 gem,
                 dmem,
@@ -208,6 +216,13 @@ impl Target {
     #[inline]
     pub(crate) fn policy(&self) -> &IoctlPolicy {
         &self.policy
+    }
+
+    /// The ioctl hot path's screen: whether `cmd` goes to the driver
+    /// untouched (neither decoded nor under an allowlist).
+    #[inline(always)]
+    pub(crate) fn screen_passes(&self, cmd: u32) -> bool {
+        self.screen.passes(cmd)
     }
 
     /// The detected backend.
@@ -750,14 +765,13 @@ impl Registry {
             .iter()
             .find(|e| e.target.name() == name)
             .ok_or(ENOENT)?;
+        let target = &entry.target;
         match allowlist {
-            None => entry.target.policy.allow_all(),
-            Some(cmds) => entry
-                .target
-                .policy
-                .set_allowlist(cmds)
-                .map_err(|_| EINVAL)?,
+            None => target.policy.allow_all(),
+            Some(cmds) => target.policy.set_allowlist(cmds).map_err(|_| EINVAL)?,
         }
+        // After the policy: a call the screen selects sees the new one.
+        target.screen.set_listed(allowlist.is_some());
         Ok(())
     }
 

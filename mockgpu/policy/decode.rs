@@ -276,6 +276,43 @@ pub fn intercepts(backend: Backend, cmd: u32) -> bool {
     backend.device_fd_arg(cmd).is_some() || !matches!(effect(backend, cmd), Effect::None)
 }
 
+/// The commands of `backend` that [`intercepts`] selects, the simulated
+/// GPU's table in full (its decoders match whole commands).
+const TABLE_CMDS: &[(Backend, u32)] = &[
+    (Backend::RealGpu, realgpu::IOCTL_ALLOC),
+    (Backend::RealGpu, realgpu::IOCTL_IMPORT),
+    (Backend::RealGpu, realgpu::IOCTL_FREE),
+    (Backend::RealGpu, realgpu::IOCTL_SUBMIT),
+    (Backend::RealGpu, realgpu::IOCTL_ATTACH_PEER),
+];
+
+/// Whether [`intercepts`] may select a command of `backend` numbered `nr`:
+/// a superset by number, for the hot path's screen (`screen.rs`).
+pub fn table_may_decode_nr(backend: Backend, nr: u8) -> bool {
+    TABLE_CMDS
+        .iter()
+        .any(|&(b, cmd)| b == backend && cmd & 0xff == u32::from(nr))
+}
+
+/// Whether a command numbered `nr` may be a GEM ioctl ([`drm_gem_op`]) or
+/// a submission ([`drm_submits`]) on a device of `driver`: both decode DRM
+/// commands by number, so this is exact for type 'd'.
+pub fn drm_may_decode_nr(driver: DrmDriver, nr: u8) -> bool {
+    let cmd = (drm::BASE << 8) | u32::from(nr);
+    drm_gem_op(driver, cmd).is_some() || drm_submits(driver, cmd)
+}
+
+/// Whether mockgpu may decode a command numbered `nr` on a target of
+/// `backend`, with `drm` the driver of its DRM device when it has a GEM
+/// table (then the DRM family decodes, else the backend's table): the
+/// hot path's screen is built from it.
+pub fn may_decode_nr(backend: Backend, drm: Option<DrmDriver>, nr: u8) -> bool {
+    match drm {
+        Some(driver) => drm_may_decode_nr(driver, nr),
+        None => table_may_decode_nr(backend, nr),
+    }
+}
+
 /// The bytes of the argument a decoder needs: the ioctl's encoded size,
 /// at most [`ARG_MAX`].
 pub fn arg_len(cmd: u32) -> usize {

@@ -68,9 +68,9 @@ pub enum Release {
 }
 
 /// When a charge ends, by whether the buffer is alive and held by another
-/// tenant.
-pub fn release(alive: bool, held_by_other: bool) -> Release {
-    if alive && !held_by_other {
+/// tenant (asked only of a live buffer: the answer takes a lock).
+pub fn release(alive: bool, held_by_other: impl FnOnce() -> bool) -> Release {
+    if alive && !held_by_other() {
         Release::WhenDead
     } else {
         Release::Now

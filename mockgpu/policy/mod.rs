@@ -11,3 +11,4 @@ pub(crate) mod decode;
 pub(crate) mod fdinfo;
 pub(crate) mod ledger;
 pub(crate) mod quota;
+pub(crate) mod screen;

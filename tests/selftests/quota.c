@@ -1082,6 +1082,10 @@ static int body_allowlist(void *arg)
 	CHILD_EXPECT(alloc(fd, PAGE, &a) == -1 && errno == EPERM);	/* not on the list */
 	errno = 0;
 	CHILD_EXPECT(ioctl(fd, _IO('x', 1), NULL) == -1 && errno == EPERM);
+	/* A number no family decodes: refused too, not waved through by the
+	 * hot path's screen. */
+	errno = 0;
+	CHILD_EXPECT(ioctl(fd, _IO('x', 0x30), NULL) == -1 && errno == EPERM);
 	return 0;
 }
 
@@ -1096,7 +1100,7 @@ static int test_allowlist(void)
 	EXPECT_OK(policy_set(MOCKGPU_POLICY_ALLOWLIST, allowed, 1, 1));
 	EXPECT_EQ(as_tenant(body_allowlist, NULL, MOCKGPU_UNLIMITED, MOCKGPU_UNLIMITED, 100, &ns), 0);
 	EXPECT_OK(usage_of(ns, &u));
-	EXPECT_EQ(u.refused_ioctls, 2);
+	EXPECT_EQ(u.refused_ioctls, 3);
 	EXPECT_EQ(u.memory_used, 0);
 	EXPECT_ERRNO(policy_set(MOCKGPU_POLICY_ALLOWLIST, allowed, 1, MOCKGPU_POLICY_MAX + 1), EINVAL);
 	EXPECT_ERRNO(policy_set(7, allowed, 1, 1), EINVAL);
@@ -1106,6 +1110,8 @@ static int test_allowlist(void)
 		struct realgpu_alloc a;
 
 		EXPECT_OK(alloc(fd, PAGE, &a));	/* everything forwarded again */
+		errno = 0;	/* the driver's own answer again */
+		EXPECT(ioctl(fd, _IO('x', 0x30), NULL) == -1 && errno == ENOTTY);
 	}
 	close(fd);
 	clear_limits(ns);

@@ -21,6 +21,8 @@ pub mod fdinfo;
 pub mod ledger;
 #[path = "../../../mockgpu/policy/quota.rs"]
 pub mod quota;
+#[path = "../../../mockgpu/policy/screen.rs"]
+pub mod screen;
 
 #[cfg(test)]
 mod tests {
