@@ -284,7 +284,8 @@ unsafe extern "C" fn proxy_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_
 /// As for [`proxy_ioctl`].
 #[inline(never)]
 unsafe fn proxy_ioctl_checked(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> isize {
-    // SAFETY: the VFS calls file operations on open files only.
+    // SAFETY: `file` is an open proxy file inside its `unlocked_ioctl` (the
+    // safety requirements).
     unsafe { proxy(file).ioctl(file, cmd, arg as usize) }
 }
 

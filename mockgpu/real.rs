@@ -158,11 +158,7 @@ pub(crate) struct RealFile {
 type IoctlFn = unsafe extern "C" fn(*mut bindings::file, c_uint, c_ulong) -> c_long;
 
 /// What the VFS answers for a file without `unlocked_ioctl`.
-///
-/// # Safety
-///
-/// Any arguments: none is used.
-unsafe extern "C" fn no_ioctl(_file: *mut bindings::file, _cmd: c_uint, _arg: c_ulong) -> c_long {
+extern "C" fn no_ioctl(_file: *mut bindings::file, _cmd: c_uint, _arg: c_ulong) -> c_long {
     ENOTTY.to_errno() as c_long
 }
 

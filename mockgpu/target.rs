@@ -89,8 +89,12 @@ pub(crate) struct Target {
     /// The ioctls this target forwards; read lock-free on every ioctl the
     /// screen selects.
     policy: IoctlPolicy,
-    /// The ioctl hot path's first look (`policy/screen.rs`): the numbers
-    /// the target's family may decode, every number under an allowlist.
+    /// The ioctl hot path's first look (`policy/screen.rs`).
+    ///
+    /// INVARIANT: selects every number the family `account::of` picks for
+    /// this target may decode (the same rule: a GEM table means DRM), and
+    /// every number while `policy` has an allowlist in force. Updated only
+    /// in `set_policy`, under the registry lock.
     screen: Screen,
     /// Set once the target is removed: opens fail with `ENODEV` from then on.
     removed: AtomicBool,
@@ -112,9 +116,11 @@ pub(crate) struct Target {
 }
 
 // SAFETY: `ops` points to an immutable table valid until module exit; the
-// other fields are immutable after construction and themselves `Send`.
+// other fields are `Send`: immutable after construction, atomics, or behind
+// their locks.
 unsafe impl Send for Target {}
-// SAFETY: as above; shared access only reads.
+// SAFETY: as above; shared access reads the immutable fields and changes
+// the others only through atomics (`policy`, `screen`, `removed`) or locks.
 unsafe impl Sync for Target {}
 
 impl Target {
@@ -151,7 +157,9 @@ impl Target {
             Backend::RealGpu => Lingering::new()?,
             _ => None,
         };
-        // The family `account::of` picks: DRM's GEM table, else the backend's.
+        // INVARIANT: the family `account::of` picks: DRM's GEM table if the
+        // target has one, else the backend's table (host-tested: every
+        // command either decodes is selected).
         let drm = gem.as_ref().map(|g| g.driver());
         let screen = Screen::new(|nr| decode::may_decode_nr(backend, drm, nr));
         let target = Arc::pin_init(
@@ -766,12 +774,22 @@ impl Registry {
             .find(|e| e.target.name() == name)
             .ok_or(ENOENT)?;
         let target = &entry.target;
+        // INVARIANT: every number is selected before a list is in force,
+        // and deselected only once none is (serialized by `TARGETS`).
         match allowlist {
-            None => target.policy.allow_all(),
-            Some(cmds) => target.policy.set_allowlist(cmds).map_err(|_| EINVAL)?,
+            None => {
+                target.policy.allow_all();
+                target.screen.set_listed(false);
+            }
+            Some(cmds) => {
+                target.screen.set_listed(true);
+                if target.policy.set_allowlist(cmds).is_err() {
+                    // Refused, the policy unchanged: so is the screen.
+                    target.screen.set_listed(target.policy.describe().is_some());
+                    return Err(EINVAL);
+                }
+            }
         }
-        // After the policy: a call the screen selects sees the new one.
-        target.screen.set_listed(allowlist.is_some());
         Ok(())
     }
 

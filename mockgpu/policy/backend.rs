@@ -52,11 +52,25 @@ impl Backend {
     /// the byte offset of that `i32` in the argument. mockgpu replaces a proxy
     /// fd there by a temporary fd of the real file for the call.
     pub fn device_fd_arg(self, cmd: u32) -> Option<usize> {
-        match (self, cmd) {
-            (Backend::RealGpu, realgpu::IOCTL_ATTACH_PEER) => {
-                Some(core::mem::offset_of!(realgpu::AttachPeer, fd))
-            }
-            _ => None,
-        }
+        DEVICE_FD_ARGS
+            .iter()
+            .find(|&&(b, c, _)| b == self && c == cmd)
+            .map(|&(_, _, at)| at)
+    }
+
+    /// The commands whose argument carries a device fd ([`Backend::device_fd_arg`]).
+    pub fn device_fd_cmds(self) -> impl Iterator<Item = u32> {
+        DEVICE_FD_ARGS
+            .iter()
+            .filter(move |&&(b, _, _)| b == self)
+            .map(|&(_, c, _)| c)
     }
 }
+
+/// The commands whose argument carries a device fd, by backend, with the
+/// fd's offset in the argument.
+const DEVICE_FD_ARGS: &[(Backend, u32, usize)] = &[(
+    Backend::RealGpu,
+    realgpu::IOCTL_ATTACH_PEER,
+    core::mem::offset_of!(realgpu::AttachPeer, fd),
+)];

@@ -93,31 +93,57 @@ const REALGPU_FREE: FreeCmd = FreeCmd {
     size: core::mem::size_of::<realgpu::Free>(),
 };
 
-/// The decoding table of a backend.
-#[inline(always)]
-pub fn effect(backend: Backend, cmd: u32) -> Effect {
-    match (backend, cmd) {
-        (Backend::RealGpu, realgpu::IOCTL_ALLOC) => Effect::Alloc {
+/// The simulated GPU's decoding table: every command it accounts, whole
+/// (its driver dispatches on the full command), and how.
+const REALGPU_TABLE: &[(u32, Effect)] = &[
+    (
+        realgpu::IOCTL_ALLOC,
+        Effect::Alloc {
             size: SizeSource::U64At(offset_of!(realgpu::Alloc, size)),
             handle_at: offset_of!(realgpu::Alloc, handle),
             size_out_at: offset_of!(realgpu::Alloc, size),
             id_at: Some(offset_of!(realgpu::Alloc, buf_id)),
             free: REALGPU_FREE,
         },
-        (Backend::RealGpu, realgpu::IOCTL_IMPORT) => Effect::Import {
+    ),
+    (
+        realgpu::IOCTL_IMPORT,
+        Effect::Import {
             handle_at: offset_of!(realgpu::Import, handle),
             size_out_at: offset_of!(realgpu::Import, size),
             id_at: offset_of!(realgpu::Import, buf_id),
             free: REALGPU_FREE,
         },
-        (Backend::RealGpu, realgpu::IOCTL_FREE) => Effect::Free {
+    ),
+    (
+        realgpu::IOCTL_FREE,
+        Effect::Free {
             handle_at: offset_of!(realgpu::Free, handle),
         },
-        (Backend::RealGpu, realgpu::IOCTL_SUBMIT) => Effect::Submit {
+    ),
+    (
+        realgpu::IOCTL_SUBMIT,
+        Effect::Submit {
             cost_at: offset_of!(realgpu::Submit, cost_us),
         },
-        _ => Effect::None,
+    ),
+];
+
+/// The decoding table of a backend (DRM's GEM ioctls are [`gem_op`]'s).
+fn table(backend: Backend) -> &'static [(u32, Effect)] {
+    match backend {
+        Backend::RealGpu => REALGPU_TABLE,
+        Backend::Generic | Backend::Drm => &[],
     }
+}
+
+/// What `cmd` does on `backend`, by its decoding table.
+#[inline]
+pub fn effect(backend: Backend, cmd: u32) -> Effect {
+    table(backend)
+        .iter()
+        .find(|(c, _)| *c == cmd)
+        .map_or(Effect::None, |(_, e)| *e)
 }
 
 /// The DRM driver behind a target, for its own (driver-specific) ioctls.
@@ -276,22 +302,13 @@ pub fn intercepts(backend: Backend, cmd: u32) -> bool {
     backend.device_fd_arg(cmd).is_some() || !matches!(effect(backend, cmd), Effect::None)
 }
 
-/// The commands of `backend` that [`intercepts`] selects, the simulated
-/// GPU's table in full (its decoders match whole commands).
-const TABLE_CMDS: &[(Backend, u32)] = &[
-    (Backend::RealGpu, realgpu::IOCTL_ALLOC),
-    (Backend::RealGpu, realgpu::IOCTL_IMPORT),
-    (Backend::RealGpu, realgpu::IOCTL_FREE),
-    (Backend::RealGpu, realgpu::IOCTL_SUBMIT),
-    (Backend::RealGpu, realgpu::IOCTL_ATTACH_PEER),
-];
-
 /// Whether [`intercepts`] may select a command of `backend` numbered `nr`:
-/// a superset by number, for the hot path's screen (`screen.rs`).
+/// a superset by number, for the hot path's screen (`screen.rs`), read
+/// from the same tables as [`effect`] and [`Backend::device_fd_arg`].
 pub fn table_may_decode_nr(backend: Backend, nr: u8) -> bool {
-    TABLE_CMDS
-        .iter()
-        .any(|&(b, cmd)| b == backend && cmd & 0xff == u32::from(nr))
+    let nr = u32::from(nr);
+    table(backend).iter().any(|(cmd, _)| cmd & 0xff == nr)
+        || backend.device_fd_cmds().any(|cmd| cmd & 0xff == nr)
 }
 
 /// Whether a command numbered `nr` may be a GEM ioctl ([`drm_gem_op`]) or

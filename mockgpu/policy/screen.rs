@@ -23,9 +23,11 @@ const LISTED: u8 = 1 << 1;
 ///
 /// # Invariants
 ///
-/// For every command `cmd` that the target's family decodes, the byte of
-/// `cmd & 0xff` has [`DECODED`] set; while an allowlist is in force, every
-/// byte has [`LISTED`] set.
+/// The byte of `nr` has [`DECODED`] set iff the `may_decode` the screen was
+/// made with is true of `nr`; [`LISTED`] is set or cleared in every byte by
+/// [`Screen::set_listed`] alone. (What a target's screen must select, the
+/// numbers its family decodes and every number under an allowlist, is the
+/// target's invariant: `target.rs`.)
 #[derive(Debug)]
 pub struct Screen {
     by_nr: [AtomicU8; 256],
@@ -35,7 +37,7 @@ impl Screen {
     /// The screen of a family that may decode commands numbered `nr` when
     /// `may_decode(nr)`, with no allowlist in force.
     pub fn new(may_decode: impl Fn(u8) -> bool) -> Self {
-        // INVARIANT: every number `may_decode` names is marked; no allowlist yet.
+        // INVARIANT: DECODED exactly where `may_decode` says; LISTED nowhere.
         Screen {
             by_nr: core::array::from_fn(|nr| {
                 AtomicU8::new(if may_decode(nr as u8) { DECODED } else { 0 })
@@ -53,14 +55,16 @@ impl Screen {
     }
 
     /// Every command is checked against the allowlist (`on`), or only the
-    /// decoded ones again. Called after the policy itself changed, so that a
-    /// call screened out sees the new policy. Callers serialize updates.
+    /// decoded ones again. Callers serialize updates, and order them with
+    /// the policy's: set before an allowlist is put in force, cleared after
+    /// it is lifted. Relaxed: the policy's own release store, which comes
+    /// after the setting, publishes it to any call that saw the new policy.
     pub fn set_listed(&self, on: bool) {
         for b in &self.by_nr {
             if on {
-                b.fetch_or(LISTED, Ordering::Release);
+                b.fetch_or(LISTED, Ordering::Relaxed);
             } else {
-                b.fetch_and(!LISTED, Ordering::Release);
+                b.fetch_and(!LISTED, Ordering::Relaxed);
             }
         }
     }
