@@ -64,7 +64,8 @@ bundle_libs() {
 # (tests/guest/crun.sh: libsystemd, libseccomp, libcap, libyajl and theirs),
 # libdrm's drmdevice (tests/guest/discovery.sh: libdrm), and podman with
 # conmon (tests/guest/podman.sh: libgpgme, libdevmapper, libglib and theirs).
-for prog in /usr/bin/crun /usr/bin/drmdevice /usr/bin/podman /usr/bin/conmon; do
+for prog in /usr/bin/crun /usr/bin/drmdevice /usr/bin/modetest /usr/bin/proptest \
+    /usr/bin/podman /usr/bin/conmon; do
   if [ -x "$prog" ]; then
     mkdir -p "$root$(dirname "$prog")"
     cp -L "$prog" "$root$prog"
