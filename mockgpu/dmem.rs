@@ -73,6 +73,13 @@ pub(crate) struct Charge {
 // SAFETY: a pool may be uncharged from any thread.
 unsafe impl Send for Charge {}
 
+impl Charge {
+    /// The bytes charged.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+}
+
 impl Drop for Charge {
     fn drop(&mut self) {
         if let Some(pool) = self.pool {

@@ -214,6 +214,28 @@ unsafe extern "C" {
     pub(crate) fn mockgpu_realgpu_alive_put();
     /// Calls the function from `mockgpu_realgpu_alive_get`.
     pub(crate) fn mockgpu_realgpu_alive(alive: *mut c_void, id: u64) -> bool;
+    /// realgpu's `realgpu_newest_handle` and `realgpu_delete_handle`, each
+    /// with a reference on its module; both or neither (`false`).
+    pub(crate) fn mockgpu_realgpu_handles_get(
+        newest: *mut *mut c_void,
+        del: *mut *mut c_void,
+    ) -> bool;
+    /// Drops the references of `mockgpu_realgpu_handles_get`.
+    pub(crate) fn mockgpu_realgpu_handles_put();
+    /// Calls `realgpu_newest_handle` (from `mockgpu_realgpu_handles_get`).
+    pub(crate) fn mockgpu_realgpu_newest(
+        newest: *mut c_void,
+        real: *mut bindings::file,
+        handle: *mut u32,
+        id: *mut u64,
+        size: *mut u64,
+    ) -> c_int;
+    /// Calls `realgpu_delete_handle` (from `mockgpu_realgpu_handles_get`).
+    pub(crate) fn mockgpu_realgpu_delete(
+        del: *mut c_void,
+        real: *mut bindings::file,
+        handle: u32,
+    ) -> c_int;
     /// The target reference of the node an inode of mockgpu's major opened.
     pub(crate) fn mockgpu_node_target(inode: *const bindings::inode) -> *const c_void;
 }

@@ -185,6 +185,16 @@ impl GemTable {
         Ok(Some(table))
     }
 
+    /// Whether `real` is a file of this table's device.
+    pub(crate) fn serves(&self, real: &RealFile) -> bool {
+        // SAFETY: `real` is an open file; its device is read only if it is
+        // a DRM file.
+        unsafe {
+            ffi::mockgpu_drm_file(real.as_ptr())
+                && ffi::mockgpu_drm_dev_of(real.as_ptr()) == self.dev.as_ptr().cast_const()
+        }
+    }
+
     /// The device's identity (shared by its nodes).
     pub(crate) fn dev(&self) -> *const c_void {
         self.dev.as_ptr()
@@ -320,6 +330,16 @@ impl KernelArg {
     }
 }
 
+/// What a creation or an import set aside before the driver ran.
+struct Prepared {
+    /// Reserved against the tenant's limit (the creation's estimate).
+    reserved: u64,
+    /// The estimate charged in the cgroup's dmem region.
+    dmem: Option<dmem::Charge>,
+    /// Room for the object's record.
+    node: RBTreeNodeReservation<usize, Held>,
+}
+
 /// Where a decoded DRM ioctl came from.
 pub(crate) struct Call<'a> {
     pub(crate) real: &'a RealFile,
@@ -358,15 +378,16 @@ impl GemTable {
             let dst = k.bytes_mut().get_mut(..inb).ok_or(EINVAL)?;
             UserSlice::new(user, inb).reader().read_slice(dst)?;
         }
-        // Before the driver runs: the estimate of a creation against the
-        // limit; the object a close names.
-        let reserved = match op {
+        // Before the driver runs: a creation's estimate against the limit
+        // and the cgroup's `dmem.max`, and room to record what the driver
+        // gives; then the object a close names.
+        let prep = match op {
             GemOp::Create { size, .. } => {
                 let est = decode::reserve_size(size, k.bytes()).unwrap_or(0);
-                self.reserve(c.tenant, est)?;
-                est
+                Some(self.prepare(c, est)?)
             }
-            _ => 0,
+            GemOp::Import { .. } => Some(self.prepare(c, 0)?),
+            GemOp::Close { .. } => None,
         };
         let closing = match op {
             GemOp::Close { handle_at } => decode::read_u32(k.bytes(), handle_at)
@@ -380,15 +401,20 @@ impl GemTable {
             ffi::mockgpu_drm_call(c.real.as_ptr(), c.cmd, k.bytes_mut().as_mut_ptr().cast())
         };
         let mut made = None;
-        match op {
-            GemOp::Create { handle_at, .. } | GemOp::Import { handle_at } if ret == 0 => {
-                let handle = decode::read_u32(k.bytes(), handle_at).unwrap_or(0);
-                let fresh = matches!(op, GemOp::Create { .. });
-                self.adopt(c, handle, reserved, fresh)?;
-                made = Some(handle);
+        match (op, prep) {
+            (GemOp::Create { handle_at, .. } | GemOp::Import { handle_at }, Some(prep)) => {
+                if ret == 0 {
+                    let handle = decode::read_u32(k.bytes(), handle_at).unwrap_or(0);
+                    let fresh = matches!(op, GemOp::Create { .. });
+                    self.adopt(c, handle, prep, fresh)?;
+                    // Only a created handle is new for sure: an import may
+                    // answer one the file had (the same dma-buf again).
+                    made = fresh.then_some(handle);
+                } else {
+                    c.tenant.unreserve(prep.reserved);
+                }
             }
-            GemOp::Create { .. } => c.tenant.unreserve(reserved),
-            GemOp::Close { .. } | GemOp::Import { .. } => {}
+            _ => {}
         }
         if let Some(obj) = closing {
             let key = obj.key();
@@ -422,26 +448,47 @@ impl GemTable {
         })
     }
 
+    /// Makes room for a creation (`est` bytes estimated) or an import before
+    /// the driver runs: the estimate reserved against the tenant's limit
+    /// and charged in the cgroup's dmem region, and a node to record the
+    /// object in. Over either limit, `EDQUOT` and the driver never runs.
+    fn prepare(&self, c: &Call<'_>, est: u64) -> Result<Prepared> {
+        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        self.reserve(c.tenant, est)?;
+        let dmem = match c.dmem.filter(|_| est > 0) {
+            None => None,
+            Some(region) => Some(
+                region
+                    .try_charge(est)
+                    .inspect_err(|_| c.tenant.unreserve(est))?,
+            ),
+        };
+        Ok(Prepared {
+            reserved: est,
+            dmem,
+            node,
+        })
+    }
+
     /// Charges the object the driver just gave `handle` in `c.real`,
-    /// created (`fresh`, with `reserved` bytes reserved) or brought in.
-    /// Over the limit, the handle is deleted again and `EDQUOT` returned.
-    fn adopt(&self, c: &Call<'_>, handle: u32, reserved: u64, fresh: bool) -> Result {
+    /// created (`fresh`) or brought in, with what [`GemTable::prepare`]
+    /// set aside. Over the limit, the handle is deleted again and `EDQUOT`
+    /// returned. Runs with the file's decoded GEM ioctls serialized
+    /// (`account/drm.rs`): no other thread can close the new handle first.
+    fn adopt(&self, c: &Call<'_>, handle: u32, prep: Prepared, fresh: bool) -> Result {
+        let Prepared {
+            reserved,
+            dmem,
+            node,
+        } = prep;
         let Some((obj, size)) = GemRef::lookup(c.real, handle) else {
-            // No object behind the handle any more (closed by another
-            // thread already): nothing is alive to charge.
+            // No object behind the handle: nothing is alive to charge.
             c.tenant.unreserve(reserved);
             return Ok(());
         };
         let key = obj.key();
-        let node = match RBTreeNodeReservation::new(GFP_KERNEL) {
-            Ok(node) => node,
-            Err(e) => {
-                drop(obj);
-                c.tenant.unreserve(reserved);
-                self.delete(c.real, handle);
-                return Err(e.into());
-            }
-        };
+        // Held until the object is recorded or its handle deleted: no other
+        // file can record it meanwhile.
         let mut held = self.held.lock();
         if ledger::payer(held.get(&key).is_some()) == Payer::AlreadyCharged {
             // Already paid for (by this tenant or the one that brought it in).
@@ -449,14 +496,22 @@ impl GemTable {
             c.tenant.unreserve(reserved);
             return Ok(());
         }
-        // mockgpu's limit, then the cgroup's `dmem.max`.
+        // mockgpu's limit, then the cgroup's `dmem.max`: the estimate's
+        // charge if the object has that size, else one of its own size.
+        let mut dmem = dmem;
         let charged = c.tenant.adopt(None, size, reserved, true).and_then(|_| {
             let Some(region) = c.dmem else {
                 return Ok(None);
             };
-            region.try_charge(size).map(Some).inspect_err(|_| {
-                c.tenant.release(None, size);
-            })
+            match dmem.take() {
+                Some(d) if d.size() == size => Ok(Some(d)),
+                other => {
+                    drop(other);
+                    region.try_charge(size).map(Some).inspect_err(|_| {
+                        c.tenant.release(None, size);
+                    })
+                }
+            }
         });
         match charged {
             Ok(dmem) => {
@@ -474,11 +529,12 @@ impl GemTable {
                 Ok(())
             }
             Err(e) => {
-                drop(held);
-                // Undone through the kernel: the handle never reached user
-                // memory. If another thread guessed it and kept the object
-                // (mmap, export) meanwhile, a created object stays charged,
-                // past the limit, until it dies.
+                // Undone through the kernel, with the table locked: the
+                // handle never reached user memory. If another thread
+                // guessed it and kept the object (mmap, export) before the
+                // delete, a created object stays charged, past the limit,
+                // until it dies (in dmem too, by the estimate charged
+                // before the driver ran, if that charge is still held).
                 self.delete(c.real, handle);
                 if fresh && obj.refs() > 1 {
                     c.tenant.force_charge(size);
@@ -486,10 +542,11 @@ impl GemTable {
                         obj,
                         size,
                         tenant: c.tenant.clone(),
-                        _dmem: None,
+                        _dmem: dmem,
                     };
-                    // INVARIANT: force-charged just above.
-                    self.held.lock().insert(node.into_node(key, h));
+                    // INVARIANT: force-charged just above; the key is not
+                    // in the tree (checked under this same lock).
+                    held.insert(node.into_node(key, h));
                 }
                 Err(e)
             }

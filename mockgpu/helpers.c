@@ -632,3 +632,43 @@ bool mockgpu_realgpu_alive(void *alive, u64 id)
 {
 	return ((bool (*)(u64))alive)(id);
 }
+
+/*
+ * realgpu's handle functions (tests/realgpu/fops.rs), its counterpart of
+ * drm_gem_object_lookup() and drm_gem_handle_delete(): what the handle an
+ * ALLOC or IMPORT made is, from the driver, and a handle closed in the
+ * kernel. Both with a module reference, or neither.
+ */
+extern int realgpu_newest_handle(struct file *file, u32 *handle, u64 *id, u64 *size);
+extern int realgpu_delete_handle(struct file *file, u32 handle);
+
+bool mockgpu_realgpu_handles_get(void **newest, void **del)
+{
+	*newest = symbol_get(realgpu_newest_handle);
+	*del = symbol_get(realgpu_delete_handle);
+	if (*newest && *del)
+		return true;
+	if (*newest)
+		symbol_put(realgpu_newest_handle);
+	if (*del)
+		symbol_put(realgpu_delete_handle);
+	*newest = NULL;
+	*del = NULL;
+	return false;
+}
+
+void mockgpu_realgpu_handles_put(void)
+{
+	symbol_put(realgpu_newest_handle);
+	symbol_put(realgpu_delete_handle);
+}
+
+int mockgpu_realgpu_newest(void *newest, struct file *real, u32 *handle, u64 *id, u64 *size)
+{
+	return ((int (*)(struct file *, u32 *, u64 *, u64 *))newest)(real, handle, id, size);
+}
+
+int mockgpu_realgpu_delete(void *del, struct file *real, u32 handle)
+{
+	return ((int (*)(struct file *, u32))del)(real, handle);
+}

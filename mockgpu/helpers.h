@@ -88,6 +88,10 @@ void mockgpu_dmem_uncharge(void *pool, u64 size);
 void *mockgpu_realgpu_alive_get(void);
 void mockgpu_realgpu_alive_put(void);
 bool mockgpu_realgpu_alive(void *alive, u64 id);
+bool mockgpu_realgpu_handles_get(void **newest, void **del);
+void mockgpu_realgpu_handles_put(void);
+int mockgpu_realgpu_newest(void *newest, struct file *real, u32 *handle, u64 *id, u64 *size);
+int mockgpu_realgpu_delete(void *del, struct file *real, u32 handle);
 
 unsigned long mockgpu_scratch_map(void);
 void mockgpu_scratch_unmap(unsigned long addr);

@@ -17,12 +17,20 @@ use kernel::{ffi::c_void, new_mutex, prelude::*, sync::Arc, sync::Mutex};
 use crate::{
     dmem, ffi,
     policy::ledger::{release, Release},
+    real::RealFile,
     reaper::Reaper,
     tenant::Tenant,
 };
 
 /// How often kept charges are checked, ms.
 const REAP_MS: u32 = 200;
+
+/// A handle and its buffer, as the driver has them.
+pub(crate) struct Newest {
+    pub(crate) handle: u32,
+    pub(crate) id: u64,
+    pub(crate) size: u64,
+}
 
 /// A charge kept for a buffer that outlived its handles.
 struct Kept {
@@ -44,6 +52,9 @@ struct Kept {
 #[pin_data(PinnedDrop)]
 pub(crate) struct Lingering {
     alive: NonNull<c_void>,
+    /// realgpu's `realgpu_newest_handle` and `realgpu_delete_handle`, with
+    /// a module reference each until drop; `None` for a realgpu without them.
+    handles: Option<(NonNull<c_void>, NonNull<c_void>)>,
     #[pin]
     kept: Mutex<KVec<Kept>>,
     reaper: Reaper,
@@ -63,10 +74,17 @@ impl Lingering {
         let Some(alive) = NonNull::new(unsafe { ffi::mockgpu_realgpu_alive_get() }) else {
             return Ok(None);
         };
-        // INVARIANT: `alive` is referenced; no reaper yet.
+        let (mut newest, mut del) = (core::ptr::null_mut(), core::ptr::null_mut());
+        // SAFETY: the outputs are valid for writes; on `true` both carry a
+        // module reference, on `false` neither.
+        let handles = unsafe { ffi::mockgpu_realgpu_handles_get(&mut newest, &mut del) }
+            .then(|| NonNull::new(newest).zip(NonNull::new(del)))
+            .flatten();
+        // INVARIANT: `alive` and `handles` are referenced; no reaper yet.
         let this = Arc::pin_init(
             pin_init!(Lingering {
                 alive,
+                handles,
                 kept <- new_mutex!(KVec::new()),
                 reaper: Reaper::new(),
             }),
@@ -74,7 +92,12 @@ impl Lingering {
         )
         .inspect_err(|_| {
             // SAFETY: referenced just above, not stored.
-            unsafe { ffi::mockgpu_realgpu_alive_put() };
+            unsafe {
+                ffi::mockgpu_realgpu_alive_put();
+                if handles.is_some() {
+                    ffi::mockgpu_realgpu_handles_put();
+                }
+            }
         })?;
         // SAFETY: `reap_work` takes a `Lingering` pointer; the reaper is
         // stopped in `drop`, before `this` goes (type invariants).
@@ -85,24 +108,64 @@ impl Lingering {
         Ok(Some(this))
     }
 
-    fn alive(&self, id: u64) -> bool {
+    /// Whether buffer `id` is alive.
+    pub(crate) fn alive(&self, id: u64) -> bool {
         // SAFETY: `alive` is realgpu's function, its module referenced.
         unsafe { ffi::mockgpu_realgpu_alive(self.alive.as_ptr(), id) }
     }
 
+    /// Whether the driver answers [`Lingering::newest`] and
+    /// [`Lingering::delete`].
+    pub(crate) fn knows_handles(&self) -> bool {
+        self.handles.is_some()
+    }
+
+    /// The newest handle of the context of `real` and its buffer, from the
+    /// driver: right after an `ALLOC` or `IMPORT` on a file whose other
+    /// handle-changing ioctls are held off, the handle it made.
+    pub(crate) fn newest(&self, real: &RealFile) -> Option<Newest> {
+        let (newest, _) = self.handles?;
+        let mut n = Newest {
+            handle: 0,
+            id: 0,
+            size: 0,
+        };
+        // SAFETY: realgpu's function, its module referenced (type
+        // invariants); `real` is an open file; the outputs are valid.
+        let r = unsafe {
+            ffi::mockgpu_realgpu_newest(
+                newest.as_ptr(),
+                real.as_ptr(),
+                &mut n.handle,
+                &mut n.id,
+                &mut n.size,
+            )
+        };
+        (r == 0).then_some(n)
+    }
+
+    /// Closes `handle` of `real` in the kernel, as `FREE` would; whether it
+    /// was there.
+    pub(crate) fn delete(&self, real: &RealFile, handle: u32) -> bool {
+        let Some((_, del)) = self.handles else {
+            return false;
+        };
+        // SAFETY: realgpu's function, its module referenced (type
+        // invariants); `real` is an open file.
+        unsafe { ffi::mockgpu_realgpu_delete(del.as_ptr(), real.as_ptr(), handle) == 0 }
+    }
+
     /// Ends the charge of a buffer whose handle is gone, or keeps it while
-    /// the buffer lives on, unless another tenant is charged for it
-    /// (`held_by_other`: that one pays while it holds it).
+    /// the buffer lives on: whoever paid for it pays until it dies, however
+    /// many others hold it (a tenant that imported it paid nothing).
     pub(crate) fn release(
         &self,
         tenant: &Arc<Tenant>,
         id: Option<u64>,
         size: u64,
         dmem: Option<dmem::Charge>,
-        held_by_other: impl Fn(u64) -> bool,
     ) {
-        let Some(id) =
-            id.filter(|&id| release(self.alive(id), || held_by_other(id)) == Release::WhenDead)
+        let Some(id) = id.filter(|&id| release(self.alive(id), size > 0) == Release::WhenDead)
         else {
             tenant.release(id, size);
             return;
@@ -168,6 +231,11 @@ impl PinnedDrop for Lingering {
             k.tenant.release(Some(k.id), k.size);
         }
         // SAFETY: referenced since construction (type invariants), dropped once.
-        unsafe { ffi::mockgpu_realgpu_alive_put() };
+        unsafe {
+            ffi::mockgpu_realgpu_alive_put();
+            if self.handles.is_some() {
+                ffi::mockgpu_realgpu_handles_put();
+            }
+        }
     }
 }

@@ -54,6 +54,14 @@ impl ProxyFile {
         };
         // SAFETY: `file` is being opened (the safety requirements).
         let real = match unsafe { target.node().open_for(file) } {
+            // A DRM node whose device was replaced (unbound, another bound
+            // at the same minor) is not the device the target charges for:
+            // its objects would outlive what the GEM table references.
+            Ok(real) if target.gem().is_some_and(|gem| !gem.serves(&real)) => {
+                drop(real);
+                undo(&tenant);
+                return Err(ENODEV);
+            }
             Ok(real) => real,
             Err(e) => {
                 undo(&tenant);

@@ -262,15 +262,20 @@ impl Target {
         dmem: Option<dmem::Charge>,
     ) {
         match &self.linger {
-            Some(l) => l.release(tenant, id, size, dmem, |id| self.held_by_other(tenant, id)),
+            Some(l) => l.release(tenant, id, size, dmem),
             None => tenant.release(id, size),
         }
     }
 
+    /// The simulated GPU's registry of live buffers and handles, if the
+    /// target's driver has one.
+    pub(crate) fn lingering(&self) -> Option<&Lingering> {
+        self.linger.as_deref()
+    }
+
     /// Whether a tenant other than `tenant` is charged for the buffer `id`
-    /// (then it, not a mapping or an export of `tenant`'s, may be what
-    /// keeps the buffer alive, and it pays).
-    fn held_by_other(&self, tenant: &Arc<Tenant>, id: u64) -> bool {
+    /// (it pays while the buffer lives: an import by `tenant` is free).
+    pub(crate) fn paid_by_other(&self, tenant: &Arc<Tenant>, id: u64) -> bool {
         let tenants = self.tenants.lock();
         tenants
             .iter()
@@ -605,6 +610,13 @@ pub(crate) struct Registry;
 
 kernel::sync::global_lock! {
     // SAFETY: `Registry::init` initializes it in module init, before any use.
+    // Serializes target additions (the control path only): two nodes of one
+    // DRM device added at once must find each other's GEM table.
+    unsafe(uninit) static ADDING: Mutex<()> = ();
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: `Registry::init` initializes it in module init, before any use.
     unsafe(uninit) static TARGETS: Mutex<Targets> = Targets {
         entries: KVec::new(),
         draining: KVec::new(),
@@ -620,7 +632,10 @@ impl Registry {
     /// Called once, from module init, before any other method.
     pub(crate) unsafe fn init() -> Result {
         // SAFETY: by the safety requirements, called exactly once, first.
-        unsafe { TARGETS.init() };
+        unsafe {
+            ADDING.init();
+            TARGETS.init();
+        }
         // SAFETY: called once; undone by `exit`.
         kernel::error::to_result(unsafe { ffi::mockgpu_nodes_init() })
     }
@@ -644,6 +659,7 @@ impl Registry {
     /// Sets up a target for the real node at `path` and creates its proxy
     /// node, with the file operations `ops_for` makes.
     pub(crate) fn add(path: &CStr, tenant_kind: u32, ops_for: OpsFor) -> Result<Arc<Target>> {
+        let _adding = ADDING.lock();
         let target = Target::new(path, tenant_kind, ops_for)?;
         let mut targets = TARGETS.lock();
         if targets

@@ -403,6 +403,26 @@ impl Tenant {
         self.memory.force_charge(size);
     }
 
+    /// Charges the buffer `id` of `size` bytes past the limit if need be,
+    /// recorded under its id as [`Tenant::adopt`] records one (so that
+    /// [`Tenant::release`] of `id` ends it): a buffer the driver keeps that
+    /// mockgpu could not undo. `None` (charged, without an id) if there is
+    /// no memory to record it, or the tenant already holds `id`.
+    pub(crate) fn force_adopt(&self, id: u64, size: u64) -> Option<u64> {
+        let mut held = self.held.lock();
+        let node = match held.spare.take() {
+            Some(node) => Some(node),
+            None => RBTreeNodeReservation::new(GFP_KERNEL).ok(),
+        };
+        self.memory.force_charge(size);
+        let node = node.filter(|_| held.by_id.get(&id).is_none())?;
+        // INVARIANT: charged just above and recorded with one reference;
+        // `id` was not in the tree.
+        held.by_id
+            .insert(node.into_node(id, Held { size, refs: 1 }));
+        Some(id)
+    }
+
     /// Whether the tenant's device memory is limited.
     #[inline]
     pub(crate) fn memory_limited(&self) -> bool {

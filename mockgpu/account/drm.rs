@@ -32,6 +32,12 @@ impl Family for GemTable {
 /// kernel copy of its argument and charged per object. Else a command
 /// submission: admitted, then forwarded as is.
 fn gem_ioctl(gem: &GemTable, io: &Ioctl<'_>, op: decode::GemOp) -> isize {
+    // One at a time per file, from before the driver runs until the object
+    // is charged: else another thread could close a new handle (guessed:
+    // handles are the lowest free numbers) after exporting or mapping it,
+    // before mockgpu looks the object up, and leave it alive and unpaid.
+    // Every ioctl that deletes a handle is decoded, so none slips between.
+    let _one_at_a_time = io.book.charges.lock();
     let call = gem::Call {
         real: io.real,
         dmem: io.target.dmem(),

@@ -98,7 +98,8 @@ pub(crate) struct Book {
     /// The charges of the file's handles (ioctl-table family; a DRM
     /// file's charges belong to its device's GEM table). Held across a
     /// decoded allocation or free and the driver's answer, so that the
-    /// driver's handles and the charges never disagree.
+    /// driver's handles and the charges never disagree; on DRM, across a
+    /// decoded GEM ioctl until its object is charged.
     #[pin]
     charges: Mutex<Charges>,
 }

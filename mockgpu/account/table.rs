@@ -315,11 +315,29 @@ impl TableFamily {
                     charges.unprepare(node);
                     return Err(e);
                 }
-                let before = meter.driver_vram(io.tenant);
+                // A driver that says what the new handle is (realgpu's
+                // registry, as DRM's object lookup) is believed, not the
+                // answer in user memory; else the context's growth by the
+                // driver's own count bounds what a rewritten answer hides.
+                let registry = io.target.lingering().filter(|r| r.knows_handles());
+                let before = match registry {
+                    Some(_) => None,
+                    None => meter.driver_vram(io.tenant),
+                };
                 let ret = io.forward();
                 if ret < 0 {
                     io.tenant.unreserve(reserve);
                     charges.unprepare(node);
+                    return Ok(ret);
+                }
+                if let Some(n) = registry.and_then(|r| r.newest(io.real)) {
+                    let answer = Answer {
+                        handle: Some(n.handle),
+                        size: n.size,
+                        id: Some(n.id),
+                        fresh: true,
+                    };
+                    self.settle(io, &mut charges, node, answer, reserve, &free, None)?;
                     return Ok(ret);
                 }
                 let Some(handle) = input.u32_at(handle_at) else {
@@ -360,12 +378,23 @@ impl TableFamily {
                     charges.unprepare(node);
                     return Ok(ret);
                 }
-                let handle = input.u32_at(handle_at);
-                let answer = Answer {
-                    handle,
-                    size: handle.and_then(|_| input.u64_at(size_out_at)).unwrap_or(0),
-                    id: handle.and_then(|_| input.u64_at(id_at)),
-                    fresh: false,
+                let registry = io.target.lingering().filter(|r| r.knows_handles());
+                let answer = match registry.and_then(|r| r.newest(io.real)) {
+                    Some(n) => Answer {
+                        handle: Some(n.handle),
+                        size: n.size,
+                        id: Some(n.id),
+                        fresh: false,
+                    },
+                    None => {
+                        let handle = input.u32_at(handle_at);
+                        Answer {
+                            handle,
+                            size: handle.and_then(|_| input.u64_at(size_out_at)).unwrap_or(0),
+                            id: handle.and_then(|_| input.u64_at(id_at)),
+                            fresh: false,
+                        }
+                    }
                 };
                 self.settle(io, &mut charges, node, answer, 0, &free, None)?;
                 Ok(ret)
@@ -400,7 +429,12 @@ impl TableFamily {
         free: &FreeCmd,
         before: Option<u64>,
     ) -> Result {
-        let size = answer.size;
+        // An import of a buffer another tenant pays for (while it lives:
+        // `ledger::release`) costs nothing more.
+        let size = match answer.id {
+            Some(id) if !answer.fresh && io.target.paid_by_other(io.tenant, id) => 0,
+            _ => answer.size,
+        };
         // New bytes for this tenant (not an import of a buffer it holds)
         // are charged to the allocating task's cgroup too.
         let new_bytes = answer.fresh || !matches!(answer.id, Some(id) if io.tenant.holds(id));
@@ -425,15 +459,44 @@ impl TableFamily {
                 Ok(())
             }
             Err(e) => {
+                let registry = io.target.lingering().filter(|r| r.knows_handles());
+                // The driver's own answer names the new handle for sure.
                 let undo = answer.handle.filter(|&h| {
-                    ledger::may_undo(
-                        charges.tracks(h),
-                        !charges.unowned.is_empty(),
-                        self.0.decodes_every_handle(),
-                    )
+                    registry.is_some()
+                        || ledger::may_undo(
+                            charges.tracks(h),
+                            !charges.unowned.is_empty(),
+                            self.0.decodes_every_handle(),
+                        )
                 });
-                let undone = undo.is_some_and(|h| free_handle(io, free, h).is_ok())
-                    && ledger::undo_held(before, io.book.meter.driver_vram(io.tenant));
+                let undone = match registry {
+                    // In the kernel: the handle the driver made, and no
+                    // other; undone unless something (an export, a mapping
+                    // made in between by another thread) keeps the buffer.
+                    Some(r) => {
+                        let deleted = undo.is_some_and(|h| r.delete(io.real, h));
+                        // (An imported buffer lives on by its exporter.)
+                        if deleted && answer.fresh && answer.id.is_some_and(|id| r.alive(id)) {
+                            // Charged while it lives, past the limit.
+                            let id = answer.id.and_then(|id| io.tenant.force_adopt(id, size));
+                            charges.record(
+                                node,
+                                None,
+                                Charge {
+                                    id,
+                                    size,
+                                    dmem: None,
+                                },
+                            );
+                            return Err(e);
+                        }
+                        deleted
+                    }
+                    None => {
+                        undo.is_some_and(|h| free_handle(io, free, h).is_ok())
+                            && ledger::undo_held(before, io.book.meter.driver_vram(io.tenant))
+                    }
+                };
                 if undone {
                     charges.unprepare(node);
                     return Err(e);

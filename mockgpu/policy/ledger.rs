@@ -59,18 +59,22 @@ pub fn payer(already_charged: bool) -> Payer {
 /// What happens to a charge when the last handle of its tenant goes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Release {
-    /// The buffer is dead, or another tenant holds it (and may be what
-    /// keeps it alive): the charge ends now.
+    /// The buffer is dead, or this charge pays for nothing: it ends now.
     Now,
-    /// The buffer lives on (a mapping, an export, a job keeps it): the
-    /// charge stays until it dies.
+    /// The buffer lives on (a mapping, an export, a job, another tenant's
+    /// handle keeps it): the charge stays until it dies.
     WhenDead,
 }
 
-/// When a charge ends, by whether the buffer is alive and held by another
-/// tenant (asked only of a live buffer: the answer takes a lock).
-pub fn release(alive: bool, held_by_other: impl FnOnce() -> bool) -> Release {
-    if alive && !held_by_other() {
+/// When a charge ends whose handle is gone, by whether the buffer is alive
+/// and whether this charge is the one paying for it. Who pays: the tenant
+/// that brought the buffer in (created it, or imported one nobody paid
+/// for) pays until it dies, whoever holds it later; a tenant that imports
+/// a buffer someone pays for pays nothing. So no live buffer is unpaid,
+/// none is paid twice, and freeing a handle never moves the cost to
+/// another tenant.
+pub fn release(alive: bool, pays: bool) -> Release {
+    if alive && pays {
         Release::WhenDead
     } else {
         Release::Now

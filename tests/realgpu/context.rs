@@ -174,6 +174,14 @@ impl Context {
             .ok_or(EINVAL)
     }
 
+    /// The newest handle of this context and its buffer, if that handle is
+    /// still open (handles are issued in order and never reused).
+    pub(crate) fn newest(&self) -> Option<(u32, Arc<Buffer>)> {
+        let inner = self.inner.lock();
+        let handle = inner.next_handle.checked_sub(1)?;
+        inner.handles.get(&handle).map(|b| (handle, b.clone()))
+    }
+
     /// Removes `handle` and returns its buffer (`EINVAL` if there is none).
     pub(crate) fn remove_handle(&self, handle: u32) -> Result<Arc<Buffer>> {
         self.inner.lock().handles.remove(&handle).ok_or(EINVAL)

@@ -61,6 +61,67 @@ pub(crate) fn device_fops() -> *const bindings::file_operations {
     &REALGPU_FOPS.0
 }
 
+/// For mockgpu, as a DRM driver's `drm_gem_object_lookup` is for a proxy:
+/// the newest handle of the context of `file`, its buffer's id and size.
+/// Right after an `ALLOC` or `IMPORT` returns, with the file's other
+/// handle-changing ioctls held off, that is the handle it made: the answer
+/// comes from the driver, not from the caller's memory. `-EINVAL` if `file`
+/// is not a realgpu device file, `-ENOENT` if that handle is closed.
+///
+/// # Safety
+///
+/// `file` is an open file and the out-pointers are valid for writes.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn realgpu_rs_newest_handle(
+    file: *mut bindings::file,
+    handle: *mut u32,
+    id: *mut u64,
+    size: *mut u64,
+) -> c_int {
+    // SAFETY: `file` is open (the safety requirements).
+    if unsafe { (*file).f_op } != device_fops() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: a realgpu device file, open for this call.
+    let ctx = unsafe { context(file) };
+    let Some((h, buf)) = ctx.newest() else {
+        return ENOENT.to_errno();
+    };
+    // SAFETY: valid for writes (the safety requirements).
+    unsafe {
+        *handle = h;
+        *id = buf.id();
+        *size = buf.size() as u64;
+    }
+    0
+}
+
+/// For mockgpu: closes `handle` of the context of `file` in the kernel, as
+/// `FREE` would (the buffer dies unless a mapping, an export or a job keeps
+/// it), to undo an allocation over a limit without a request in user
+/// memory. `-EINVAL` if `file` is not a realgpu device file or has no such
+/// handle.
+///
+/// # Safety
+///
+/// `file` is an open file.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn realgpu_rs_delete_handle(file: *mut bindings::file, handle: u32) -> c_int {
+    // SAFETY: `file` is open (the safety requirements).
+    if unsafe { (*file).f_op } != device_fops() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: a realgpu device file, open for this call.
+    let ctx = unsafe { context(file) };
+    match ctx.remove_handle(handle) {
+        Ok(buf) => {
+            drop(buf);
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
 /// Borrows the context of a realgpu file.
 ///
 /// # Safety

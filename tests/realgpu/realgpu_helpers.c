@@ -67,3 +67,20 @@ bool realgpu_buffer_alive(u64 id)
 	return xa_load(&realgpu_live, id) != NULL;
 }
 EXPORT_SYMBOL_GPL(realgpu_buffer_alive);
+
+/*
+ * What a handle is, from the driver (fops.rs): mockgpu charges an
+ * allocation by the driver's own answer, not by what user memory says
+ * afterwards, and undoes one in the kernel.
+ */
+int realgpu_newest_handle(struct file *file, u32 *handle, u64 *id, u64 *size)
+{
+	return realgpu_rs_newest_handle(file, handle, id, size);
+}
+EXPORT_SYMBOL_GPL(realgpu_newest_handle);
+
+int realgpu_delete_handle(struct file *file, u32 handle)
+{
+	return realgpu_rs_delete_handle(file, handle);
+}
+EXPORT_SYMBOL_GPL(realgpu_delete_handle);

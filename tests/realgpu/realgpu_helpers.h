@@ -41,4 +41,11 @@ int realgpu_live_add(u64 id);
 void realgpu_live_del(u64 id);
 bool realgpu_buffer_alive(u64 id);
 
+/* A file's newest handle and its buffer, and a handle closed in the kernel
+ * (exported to mockgpu; the Rust side is fops.rs). */
+int realgpu_rs_newest_handle(struct file *file, u32 *handle, u64 *id, u64 *size);
+int realgpu_rs_delete_handle(struct file *file, u32 handle);
+int realgpu_newest_handle(struct file *file, u32 *handle, u64 *id, u64 *size);
+int realgpu_delete_handle(struct file *file, u32 handle);
+
 #endif /* REALGPU_HELPERS_H */

@@ -21,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -417,11 +418,153 @@ static int test_free_flip(void)
 	return ok;
 }
 
+static volatile int lie_stop;
+static volatile uint64_t lies;
+static struct realgpu_alloc lie_arg;
+
+static void *id_liar(void *unused)
+{
+	(void)unused;
+	for (uint64_t n = 0; !lie_stop; n++) {
+		((volatile struct realgpu_alloc *)&lie_arg)->buf_id = 0xffff0000ull + n;
+		lies = n;
+	}
+	return NULL;
+}
+
+/*
+ * ALLOC's answer is the caller's memory: a thread rewrites the buffer id
+ * the driver wrote, to ids of no buffer. Each buffer is then exported and
+ * freed: the export keeps it alive. Were the charge's end decided by the
+ * rewritten id (dead at once), the device would fill past the limit; it
+ * must never hold more than the limit, and equal the charge.
+ */
+static int test_id_lie(void)
+{
+	int fd = open(proxy, O_RDWR | O_CLOEXEC), ok = fd >= 0, exports[64], n = 0;
+	unsigned refused = 0;
+	uint64_t peak = 0;
+	pthread_t t;
+
+	if (!ok || !settles("before", 0))
+		return 0;
+	lie_stop = 0;
+	lies = 0;
+	pthread_create(&t, NULL, id_liar, NULL);
+	for (int i = 0; i < 64 && ok; i++) {
+		struct realgpu_export ex = { 0 };
+
+		/* The liar is running (a thread starts slowly under emulation). */
+		for (uint64_t seen = lies; lies == seen;)
+			;
+		lie_arg = (struct realgpu_alloc){ .size = 128 * KiB };
+		if (ioctl(fd, REALGPU_IOCTL_ALLOC, &lie_arg)) {
+			refused += errno == EDQUOT;
+			continue;
+		}
+		ex.handle = lie_arg.handle;
+		if (ioctl(fd, REALGPU_IOCTL_EXPORT, &ex) || gpu_free(fd, ex.handle)) {
+			ktap_diag("EXPORT or FREE: %s", strerror(errno));
+			ok = 0;
+			break;
+		}
+		exports[n++] = ex.fd;
+		uint64_t d = device_used();
+
+		if (d > peak)
+			peak = d;
+		if (d > LIMIT) {
+			ktap_diag("buffer %d: device %" PRIu64 " KiB over the limit", i, d / KiB);
+			ok = 0;
+		}
+	}
+	lie_stop = 1;
+	pthread_join(t, NULL);
+	ktap_diag("ids rewritten: %d buffers exported and freed, %u refused (EDQUOT), device "
+		  "peak %" PRIu64 " KiB against a %llu KiB limit", n, refused, peak / KiB, LIMIT / KiB);
+	ok &= n > 0 && holds("exports kept", (uint64_t)n * 128 * KiB);
+	for (int i = 0; i < n; i++)
+		close(exports[i]);
+	ok &= settles("exports closed", 0);
+	close(fd);
+	return ok;
+}
+
+/*
+ * Who pays for a shared buffer: its creator, until it dies. A exports a
+ * buffer, B (another tenant) imports it, A frees its handle: A still pays
+ * (B's handle keeps it), B pays nothing; B frees: A's charge ends with the
+ * buffer. The device holds it all along, and never unpaid.
+ */
+static int test_shared_payer(void)
+{
+	int fd = open(proxy, O_RDWR | O_CLOEXEC), ok = fd >= 0, status;
+	struct realgpu_export ex = { 0 };
+	struct realgpu_alloc a;
+	int sync[2], done[2];
+	struct stat st;
+	uint64_t b_id;
+	char c = 0;
+	pid_t pid;
+
+	/* B: a tenant of its own, in a sibling cgroup (a child would be A's). */
+	if ((mkdir(CG "_b", 0755) && errno != EEXIST) || stat(CG "_b", &st))
+		return 0;
+	b_id = st.st_ino;
+	if (!ok || !settles("before", 0) || alloc(fd, 256 * KiB, &a) || pipe(sync) || pipe(done))
+		return 0;
+	ex.handle = a.handle;
+	if (ioctl(fd, REALGPU_IOCTL_EXPORT, &ex))
+		return 0;
+	pid = fork();
+	if (pid == 0) {
+		struct realgpu_import im = { .fd = ex.fd };
+		int bfd, cfd = open(CG "_b/cgroup.procs", O_WRONLY);
+
+		if (cfd < 0 || dprintf(cfd, "%d", getpid()) < 0)
+			_exit(2);
+		close(cfd);
+		bfd = open(proxy, O_RDWR | O_CLOEXEC);
+		if (bfd < 0 || ioctl(bfd, REALGPU_IOCTL_IMPORT, &im))
+			_exit(3);
+		close(ex.fd);
+		if (write(sync[1], &c, 1) != 1 || read(done[0], &c, 1) != 1)
+			_exit(4);
+		struct realgpu_free f = { .handle = im.handle };
+
+		_exit(ioctl(bfd, REALGPU_IOCTL_FREE, &f) ? 5 : 0);
+	}
+	close(ex.fd);
+	if (read(sync[0], &c, 1) != 1)
+		return 0;
+	gpu_free(fd, a.handle);	/* A's handle gone: B's keeps the buffer */
+	ok &= holds("A freed, B holds: A pays", 256 * KiB);
+	uint64_t b_mem = ctl_memory_used(name, MOCKGPU_TENANT_CGROUP, b_id);
+	uint64_t b_files = ctl_files_used(name, MOCKGPU_TENANT_CGROUP, b_id);
+
+	if (b_mem != 0 || b_files != 1) {
+		ktap_diag("tenant B: %" PRIu64 " B charged (want 0), %" PRIu64 " files (want 1)",
+			  b_mem, b_files);
+		ok = 0;
+	}
+	if (write(done[1], &c, 1) != 1)
+		ok = 0;
+	waitpid(pid, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		ktap_diag("tenant B: exit %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		ok = 0;
+	}
+	ok &= settles("B freed: the buffer is dead, nothing charged", 0);
+	rmdir(CG "_b");
+	close(fd);
+	return ok;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
 		real_path = argv[1];
-	ktap_header(8);
+	ktap_header(10);
 	real_fd = open(real_path, O_RDWR | O_CLOEXEC);
 	if (real_fd < 0) {
 		printf("Bail out! %s: %s\n", real_path, strerror(errno));
@@ -440,5 +583,7 @@ int main(int argc, char **argv)
 	ktap_result(test_dmem(), "cgroup dmem.max refuses, dmem.current follows the buffer's life");
 	ktap_result(test_free_flip(), "FREE's handle flipped by a thread (50 tries): the device never above the limit");
 	ktap_result(test_flip(), "ALLOC's size flipped by a thread (10,000 calls): the device never above the limit");
+	ktap_result(test_id_lie(), "ALLOC's buffer id rewritten by a thread, exported and freed: the device never above the limit");
+	ktap_result(test_shared_payer(), "a buffer shared with another tenant: its creator pays until it dies");
 	return ktap_finish();
 }

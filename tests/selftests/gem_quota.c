@@ -354,6 +354,73 @@ static int test_keep(enum keep how)
 	return ok;
 }
 
+/*
+ * Another thread of the file snatches each new object as soon as it can:
+ * it exports the handle CREATE_DUMB is about to answer (the lowest free
+ * one, 1 here) and closes it at once, keeping the dma-buf. Snatched after
+ * mockgpu charged it, an object stays charged while the dma-buf keeps it;
+ * snatched before (between the driver's handle and mockgpu's lookup, the
+ * window a file's serialized GEM ioctls close), it would be alive unpaid.
+ * The objects alive are the dma-bufs held, by their own sizes.
+ */
+#define SNATCH_SIZE (64 * KiB)
+#define SNATCH_MAX 256
+static volatile int snatch_stop;
+static int snatch_fd, snatched[SNATCH_MAX], nsnatched;
+
+static void *snatcher(void *unused)
+{
+	(void)unused;
+	while (!snatch_stop && nsnatched < SNATCH_MAX) {
+		int d = export(snatch_fd, 1);
+
+		if (d < 0)
+			continue;
+		gem_close(snatch_fd, 1);
+		snatched[nsnatched++] = d;
+	}
+	return NULL;
+}
+
+static int test_snatch(void)
+{
+	int ok = 1, created = 0, refused = 0;
+	uint64_t alive = 0;
+	pthread_t t;
+
+	snatch_fd = open(card_proxy, O_RDWR | O_CLOEXEC);
+	if (snatch_fd < 0 || pthread_create(&t, NULL, snatcher, NULL))
+		return 0;
+	for (int i = 0; i < 4000 && nsnatched < SNATCH_MAX; i++) {
+		uint32_t h;
+
+		if (create(snatch_fd, W(SNATCH_SIZE), &h)) {
+			refused += errno == EDQUOT;
+			continue;
+		}
+		created++;
+		gem_close(snatch_fd, h);	/* unless the other thread had it first */
+	}
+	snatch_stop = 1;
+	pthread_join(t, NULL);
+	for (int i = 0; i < nsnatched; i++)
+		alive += (uint64_t)lseek(snatched[i], 0, SEEK_END);
+	ktap_diag("%d objects created, %d refused (EDQUOT), %d snatched: %" PRIu64
+		  " KiB alive by their dma-bufs, %" PRIu64 " KiB charged, limit %llu KiB",
+		  created, refused, nsnatched, alive / KiB, charge_settles(alive) / KiB, LIMIT / KiB);
+	if (alive > LIMIT) {
+		ktap_diag("the objects alive pass the limit");
+		ok = 0;
+	}
+	ok &= nsnatched > 0 && charge_settles(alive) == alive;
+	for (int i = 0; i < nsnatched; i++)
+		close(snatched[i]);
+	nsnatched = 0;
+	ok &= charge_settles(0) == 0;
+	close(snatch_fd);
+	return ok;
+}
+
 /* Authenticates @fd with the master @master (GEM_OPEN needs DRM_AUTH). */
 static int auth(int master, int fd)
 {
@@ -509,6 +576,33 @@ static int test_efault(void)
 		ok = 0;
 	}
 	ok &= check("after 32 refused answers", truth(), charged_all(), 0);
+	/* An import whose answer cannot be written: PRIME_FD_TO_HANDLE of a
+	 * dma-buf the file has already answers the file's own handle, which
+	 * stays (as directly: drm_ioctl undoes nothing). */
+	uint32_t h;
+	struct drm_prime_handle *p = (struct drm_prime_handle *)c;
+
+	if (create(fd, W(512 * KiB), &h) || touch(fd, h, 512 * KiB)) {
+		ktap_diag("create for the import: %s", strerror(errno));
+		ok = 0;
+	} else {
+		*p = (struct drm_prime_handle){ .fd = export(fd, h) };
+		mprotect(c, 4096, PROT_READ);
+		errno = 0;
+		if (ioctl(fd, DRM_IOCTL_PRIME_FD_TO_HANDLE, p) != -1 || errno != EFAULT) {
+			ktap_diag("read-only import answer: %s (want EFAULT)", strerror(errno));
+			ok = 0;
+		}
+		mprotect(c, 4096, PROT_READ | PROT_WRITE);
+		close(p->fd);
+		if (obj_size(fd, h) != 512 * KiB) {
+			ktap_diag("the file's own handle %u is gone after the refused import", h);
+			ok = 0;
+		}
+		ok &= check("the imported object, still held", truth_settles(512 * KiB), charged_all(), 512 * KiB);
+		gem_close(fd, h);
+		ok &= check("freed", truth_settles(0), charge_settles(0), 0);
+	}
 	close(fd);
 	munmap(c, 4096);
 	return ok;
@@ -588,7 +682,7 @@ int main(int argc, char **argv)
 	}
 	card_path = argv[1];
 	render_path = argv[2];
-	ktap_header(10);
+	ktap_header(11);
 	if (target_add(card_path, card_name) || target_add(render_path, render_name)) {
 		printf("Bail out! TARGET_ADD: %s\n", strerror(errno));
 		return 1;
@@ -630,8 +724,10 @@ int main(int argc, char **argv)
 	rebase();
 	ktap_result(test_render_create(), "render node: CREATE_DUMB refused as directly (EACCES)");
 	rebase();
-	ktap_result(test_efault(), "unwritable answer: EFAULT, nothing left alive or charged");
+	ktap_result(test_efault(), "unwritable answer: EFAULT, nothing left alive or charged; an import keeps the file's handle");
 	rebase();
 	ktap_result(test_dmem(), "cgroup dmem.max refuses, dmem.current matches the device");
+	rebase();
+	ktap_result(test_snatch(), "a thread closing each new handle before it is charged: nothing alive unpaid");
 	return ktap_finish();
 }

@@ -731,19 +731,36 @@ static int test_import_limit(void)
 	int fd = open(proxy, O_RDWR);
 	struct realgpu_alloc a;
 	struct realgpu_export e = { 0 };
+	struct mockgpu_usage u;
 	uint64_t ns;
 
 	TEST_BEGIN();
-	EXPECT_OK(fd < 0 ? -1 : 0);
-	EXPECT_OK(alloc(fd, 8 * PAGE, &a));
+	/* A buffer nobody pays for (made on the real node, outside mockgpu):
+	 * the first tenant to bring it in pays. 8 pages into a tenant with 4
+	 * free: refused, undone in the driver. */
+	EXPECT_OK(alloc(real_fd, 8 * PAGE, &a));
 	e.handle = a.handle;
-	EXPECT_OK(ioctl(fd, REALGPU_IOCTL_EXPORT, &e));
-	/* 8 pages into a tenant with 4 free: refused, undone in the driver. */
+	EXPECT_OK(ioctl(real_fd, REALGPU_IOCTL_EXPORT, &e));
+	EXPECT_OK(gpu_free(real_fd, a.handle));
 	EXPECT_EQ(as_tenant(body_import_refused, &e.fd, 4 * PAGE, MOCKGPU_UNLIMITED, 100, &ns), 0);
 	EXPECT_EQ(mem_freed(ns), 0);
 	clear_limits(ns);
 	EXPECT_EQ(as_tenant(body_import_fits, &e.fd, 16 * PAGE, MOCKGPU_UNLIMITED, 100, &ns), 0);
+	/* The tenant brought it in: it pays until the buffer dies, here when
+	 * the export made outside mockgpu closes. */
+	EXPECT_EQ(mem_used(ns), 8 * PAGE);
+	close(e.fd);
 	EXPECT_EQ(mem_freed(ns), 0);
+	clear_limits(ns);
+	/* A buffer a tenant pays for (made through the proxy): another tenant
+	 * imports it free of charge, even with 4 pages free. */
+	EXPECT_OK(fd < 0 ? -1 : 0);
+	EXPECT_OK(alloc(fd, 8 * PAGE, &a));
+	e = (struct realgpu_export){ .handle = a.handle };
+	EXPECT_OK(ioctl(fd, REALGPU_IOCTL_EXPORT, &e));
+	EXPECT_EQ(as_tenant(body_import_fits, &e.fd, 4 * PAGE, MOCKGPU_UNLIMITED, 100, &ns), 0);
+	EXPECT_OK(usage_of(ns, &u));
+	EXPECT_EQ(u.memory_used, 0);
 	clear_limits(ns);
 	close(e.fd);
 	close(fd);

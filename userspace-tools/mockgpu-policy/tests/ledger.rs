@@ -49,13 +49,13 @@ fn first_to_bring_a_buffer_in_pays_once() {
 }
 
 #[test]
-fn a_charge_ends_when_the_buffer_dies_or_another_tenant_holds_it() {
-    assert_eq!(release(true, || false), Release::WhenDead);
-    assert_eq!(release(true, || true), Release::Now);
-    assert_eq!(release(false, || false), Release::Now);
-    assert_eq!(release(false, || true), Release::Now);
-    // A dead buffer's charge ends without asking who else holds it.
-    assert_eq!(release(false, || unreachable!()), Release::Now);
+fn the_payers_charge_ends_when_the_buffer_dies() {
+    // The payer's charge lasts while the buffer does, whoever holds it.
+    assert_eq!(release(true, true), Release::WhenDead);
+    assert_eq!(release(false, true), Release::Now);
+    // An import someone else pays for ends with its handle.
+    assert_eq!(release(true, false), Release::Now);
+    assert_eq!(release(false, false), Release::Now);
 }
 
 #[test]
