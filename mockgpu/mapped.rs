@@ -18,15 +18,17 @@
 
 use kernel::{ffi::c_void, new_mutex, prelude::*, sync::Arc, sync::Mutex};
 
-use crate::{real::RealFile, reaper::Reaper, tenant::Tenant};
+use crate::{meter::Carried, real::RealFile, reaper::Reaper, tenant::Tenant};
 
 /// How often kept contexts are checked, ms.
 const REAP_MS: u32 = 100;
 
-/// A real file a mapping keeps, with the tenant whose file charge it holds.
+/// A real file a mapping keeps, with the tenant whose file charge it holds
+/// and, for a tenant with a compute share, the count of its device time.
 struct Kept {
     file: RealFile,
     tenant: Arc<Tenant>,
+    meter: Option<Carried>,
 }
 
 /// The contexts of one target kept by mappings.
@@ -73,13 +75,22 @@ impl Mapped {
     /// Keeps the context of a proxy file that closed while a mapping holds
     /// its real file (`file`, a reference of mockgpu's own), with the
     /// file charge of `tenant`. Gives both back if there is no room.
-    pub(crate) fn keep(&self, file: RealFile, tenant: Arc<Tenant>) -> Result<(), RealFile> {
+    pub(crate) fn keep(
+        &self,
+        file: RealFile,
+        tenant: Arc<Tenant>,
+        meter: Option<Carried>,
+    ) -> Result<(), RealFile> {
         let mut kept = self.kept.lock();
         if kept.reserve(1, GFP_KERNEL).is_err() {
             return Err(file);
         }
         // INVARIANT: the file charge moves here; room was reserved above.
-        if let Err(e) = kept.push_within_capacity(Kept { file, tenant }) {
+        if let Err(e) = kept.push_within_capacity(Kept {
+            file,
+            tenant,
+            meter,
+        }) {
             return Err(e.0.file);
         }
         drop(kept);
@@ -96,14 +107,19 @@ impl Mapped {
         self.reaper.kick(REAP_MS);
     }
 
-    /// Releases every kept context no mapping holds any more, ending its
-    /// tenant's file charge and then calling `released` with the tenant.
-    /// Kicks the reaper again while anything is kept; returns whether
-    /// anything was released.
+    /// Charges the device time each kept context used since the last pass
+    /// (the jobs it queued before its file closed still run), then releases
+    /// every kept context no mapping holds any more, ending its tenant's
+    /// file charge and then calling `released` with the tenant. Kicks the
+    /// reaper again while anything is kept; returns whether anything was
+    /// released.
     pub(crate) fn reap(&self, mut released: impl FnMut(&Arc<Tenant>)) -> bool {
         let mut any = false;
         let mut kept = self.kept.lock();
         kept.retain(|k| {
+            if let Some(m) = k.meter.as_mut() {
+                m.charge(&k.file, &k.tenant);
+            }
             if !k.file.only_ref() {
                 return true;
             }

@@ -110,17 +110,25 @@ impl FileMeter {
     /// The last reading when the file closes: off the tenant's list (a
     /// scan holds the list's lock while it reads the files on it), and the
     /// time of the work that ran since the last submission charged. Called
-    /// before the real file is closed (type invariants).
-    pub(crate) fn detach(&self, tenant: &Tenant) {
+    /// before the real file is closed (type invariants). A metered file's
+    /// count goes on in the returned [`Carried`], for a context a mapping
+    /// keeps after the close (its queued work still runs).
+    pub(crate) fn detach(&self, tenant: &Tenant) -> Option<Carried> {
         if self.active.load(Ordering::Relaxed) {
             let mut list = tenant.active_files();
             let me = self as *const FileMeter as usize;
             list.retain(|f| *f != me);
             self.active.store(false, Ordering::Relaxed);
         }
-        if self.metered.load(Ordering::Relaxed) {
-            self.charge_device_time(tenant);
+        if !self.metered.load(Ordering::Relaxed) {
+            return None;
         }
+        self.charge_device_time(tenant);
+        let mut reading = self.reading.lock();
+        Some(Carried {
+            buf: core::mem::take(&mut reading.buf),
+            charged_ns: reading.charged_ns,
+        })
     }
 
     /// Charges `tenant` the engine time the driver reports for this file
@@ -192,25 +200,10 @@ impl FileMeter {
         }
     }
 
-    /// Reads the real driver's fdinfo of this file into `buf` (allocated
-    /// once, [`FDINFO_MAX`] bytes). In the kernel: no thread of the caller
-    /// can change it.
+    /// Reads the real driver's fdinfo of this file into `buf`.
     fn read_fdinfo(&self, buf: &mut KVec<u8>) -> Result {
-        if buf.capacity() < FDINFO_MAX {
-            *buf = KVec::new();
-            buf.reserve(FDINFO_MAX, GFP_KERNEL)?;
-        }
-        buf.clear();
-        let cap = buf.capacity();
-        // SAFETY: the buffer has room for `cap` bytes; the real file is open
-        // (type invariants).
-        let n = unsafe { ffi::mockgpu_real_fdinfo(self.real.as_ptr(), buf.as_mut_ptr(), cap) };
-        let len = usize::try_from(n).map_err(|_| EIO)?;
-        // SAFETY: the driver wrote `len` bytes, at most `cap` (the
-        // `seq_file` never passes its size), to an empty vector; `u8` has
-        // no invalid values.
-        unsafe { buf.inc_len(len.min(cap)) };
-        Ok(())
+        // SAFETY: the real file is open (type invariants).
+        unsafe { read_fdinfo(self.real.as_ptr(), buf) }
     }
 
     /// The device memory the driver says this file's context allocated
@@ -225,4 +218,58 @@ impl FileMeter {
         self.read_fdinfo(&mut reading.buf).ok()?;
         fdinfo::total_memory_bytes(&reading.buf, b"vram")
     }
+}
+
+/// The device-time count of a closed proxy file whose context a mapping
+/// keeps (`mapped.rs`): the work it queued still runs, and is charged to
+/// its tenant as it does.
+pub(crate) struct Carried {
+    buf: KVec<u8>,
+    charged_ns: u64,
+}
+
+impl Carried {
+    /// Charges `tenant` the engine time of `real` (the kept context's real
+    /// file) beyond what was charged already.
+    pub(crate) fn charge(&mut self, real: &RealFile, tenant: &Tenant) {
+        // SAFETY: `real` is open (a `RealFile`).
+        if unsafe { read_fdinfo(real.as_ptr(), &mut self.buf) }.is_err() {
+            return;
+        }
+        let Ok(total) = fdinfo::engine_ns_total(&self.buf) else {
+            return;
+        };
+        let new_us = total.saturating_sub(self.charged_ns) / 1000;
+        if new_us > 0 {
+            self.charged_ns = self.charged_ns.saturating_add(new_us * 1000);
+            // SAFETY: reads the monotonic clock.
+            let now = unsafe { ffi::mockgpu_now_us() };
+            tenant.charge_device_time(now, new_us);
+        }
+    }
+}
+
+/// Reads the real driver's fdinfo of `real` into `buf` (allocated once,
+/// [`FDINFO_MAX`] bytes). In the kernel: no thread of the caller can
+/// change it.
+///
+/// # Safety
+///
+/// `real` is an open file.
+unsafe fn read_fdinfo(real: *mut bindings::file, buf: &mut KVec<u8>) -> Result {
+    if buf.capacity() < FDINFO_MAX {
+        *buf = KVec::new();
+        buf.reserve(FDINFO_MAX, GFP_KERNEL)?;
+    }
+    buf.clear();
+    let cap = buf.capacity();
+    // SAFETY: the buffer has room for `cap` bytes; `real` is open (the
+    // safety requirements).
+    let n = unsafe { ffi::mockgpu_real_fdinfo(real, buf.as_mut_ptr(), cap) };
+    let len = usize::try_from(n).map_err(|_| EIO)?;
+    // SAFETY: the driver wrote `len` bytes, at most `cap` (the `seq_file`
+    // never passes its size), to an empty vector; `u8` has no invalid
+    // values.
+    unsafe { buf.inc_len(len.min(cap)) };
+    Ok(())
 }

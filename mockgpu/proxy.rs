@@ -411,11 +411,12 @@ impl ProxyFile {
 #[pinned_drop]
 impl PinnedDrop for ProxyFile {
     fn drop(self: Pin<&mut Self>) {
-        // The last reading of the file's device time.
-        self.book.detach(&self.tenant);
+        // The last reading of the file's device time (counted on while a
+        // mapping keeps the context).
+        let carried = self.book.detach(&self.tenant);
         // A mapping may keep the real file (checked before our reference
         // goes: then `close_now` does not release the context).
-        let kept = self.target.keep_mapped(&self.real, &self.tenant);
+        let kept = self.target.keep_mapped(&self.real, &self.tenant, carried);
         // The driver releases the context now (unless a mapping holds the
         // real file): every buffer nothing else keeps dies here, however
         // the proxy was closed (close, exit, SIGKILL).

@@ -40,6 +40,7 @@ use crate::{
     gem::GemTable,
     linger::Lingering,
     mapped::Mapped,
+    meter::Carried,
     policy::{abi::control::Limits, allow::IoctlPolicy, backend::Backend, decode, screen::Screen},
     real::{DeviceRef, RealFile, RealNode},
     tenant::{Chain, Key, Tenant},
@@ -195,14 +196,19 @@ impl Target {
     /// mapping holds its real file: its file charge lasts while the context
     /// does (`mapped.rs`). `false` if the charge ended now (no mapping, or
     /// no memory to keep it).
-    pub(crate) fn keep_mapped(&self, real: &RealFile, tenant: &Arc<Tenant>) -> bool {
+    pub(crate) fn keep_mapped(
+        &self,
+        real: &RealFile,
+        tenant: &Arc<Tenant>,
+        meter: Option<Carried>,
+    ) -> bool {
         if real.only_ref() {
             return false;
         }
         let Ok(file) = real.share() else {
             return false;
         };
-        self.mapped.keep(file, tenant.clone()).is_ok()
+        self.mapped.keep(file, tenant.clone(), meter).is_ok()
     }
 
     /// The target's name: the real node's last path component.

@@ -24,7 +24,7 @@ use kernel::{bindings, new_mutex, prelude::*, sync::Arc, sync::Mutex};
 use crate::{
     ffi,
     gem::GemTable,
-    meter::FileMeter,
+    meter::{Carried, FileMeter},
     real::{RealFile, Via},
     target::Target,
     tenant::Tenant,
@@ -122,8 +122,8 @@ impl Book {
 
     /// The last reading of the file's device time, before its real file
     /// closes.
-    pub(crate) fn detach(&self, tenant: &Tenant) {
-        self.meter.detach(tenant);
+    pub(crate) fn detach(&self, tenant: &Tenant) -> Option<Carried> {
+        self.meter.detach(tenant)
     }
 }
 

@@ -106,7 +106,10 @@ pub(crate) unsafe extern "C" fn realgpu_rs_newest_handle(
 ///
 /// `file` is an open file.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn realgpu_rs_delete_handle(file: *mut bindings::file, handle: u32) -> c_int {
+pub(crate) unsafe extern "C" fn realgpu_rs_delete_handle(
+    file: *mut bindings::file,
+    handle: u32,
+) -> c_int {
     // SAFETY: `file` is open (the safety requirements).
     if unsafe { (*file).f_op } != device_fops() {
         return EINVAL.to_errno();

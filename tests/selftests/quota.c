@@ -633,6 +633,55 @@ static int body_compute_spread(void *arg)
 	return 0;
 }
 
+/*
+ * Work queued on a file whose context a mapping keeps after the file is
+ * closed still runs on the device: its time is charged as it runs. Jobs
+ * are queued, a buffer mapped, the file closed at once (before the jobs
+ * ran), and when they have run, a fresh file's submission is in debt.
+ */
+static int body_compute_kept(void *arg)
+{
+	int fd = open(proxy, O_RDWR | O_NONBLOCK), fresh, admitted = 0;
+	struct realgpu_submit s = { .op = REALGPU_OP_NOP, .cost_us = 0 };
+	struct realgpu_alloc a;
+	void *p;
+
+	(void)arg;
+	CHILD_EXPECT(fd >= 0);
+	CHILD_EXPECT(ioctl(fd, REALGPU_IOCTL_SUBMIT, &s) == 0);	/* metered from here */
+	for (int i = 0; i < 4; i++) {
+		s = (struct realgpu_submit){ .op = REALGPU_OP_NOP, .cost_us = 250000 };
+		admitted += ioctl(fd, REALGPU_IOCTL_SUBMIT, &s) == 0;
+	}
+	CHILD_EXPECT(alloc(fd, PAGE, &a) == 0);
+	p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, a.mmap_offset);
+	CHILD_EXPECT(p != MAP_FAILED);
+	close(fd);	/* the mapping keeps the context, and its queued jobs */
+	usleep(admitted * 250000 + 500000);
+	fresh = open(proxy, O_RDWR | O_NONBLOCK);
+	CHILD_EXPECT(fresh >= 0);
+	s = (struct realgpu_submit){ .op = REALGPU_OP_NOP, .cost_us = 0 };
+	int r = ioctl(fresh, REALGPU_IOCTL_SUBMIT, &s), e = errno;
+
+	printf("# %d jobs of 250 ms queued, file closed with a mapping kept; a fresh file's "
+	       "submission at a 10%% share: %s\n", admitted, r ? strerror(e) : "admitted");
+	fflush(stdout);
+	munmap(p, PAGE);
+	CHILD_EXPECT(admitted >= 2);
+	CHILD_EXPECT(r == -1 && e == EAGAIN);
+	return 0;
+}
+
+static int test_compute_kept(void)
+{
+	uint64_t ns;
+
+	TEST_BEGIN();
+	EXPECT_EQ(as_tenant(body_compute_kept, NULL, MOCKGPU_UNLIMITED, MOCKGPU_UNLIMITED, 10, &ns), 0);
+	clear_limits(ns);
+	return ktap_verdict();
+}
+
 /* drm-engine-gfx of a file in the caller's fdinfo, ns; 0 if absent. */
 static uint64_t engine_ns_of(int fd)
 {
@@ -1142,7 +1191,7 @@ int main(int argc, char **argv)
 	target = strrchr(proxy, '/') + 1;
 	own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 	real_fd = open_real();
-	ktap_header(16);
+	ktap_header(17);
 	if (real_fd < 0)
 		ktap_diag("cannot open the real node: %s", strerror(errno));
 	ktap_result(test_boundary(), "memory limit N: N fits, N+1 refused (EDQUOT), fits again after free");
@@ -1156,6 +1205,7 @@ int main(int argc, char **argv)
 	ktap_result(test_files(), "open files limit: EMFILE past it, dup shares the charge");
 	ktap_result(test_compute_nonblock(), "measured device time beyond the share is a debt: EAGAIN with O_NONBLOCK, else a wait");
 	ktap_result(test_compute_spread(), "work spread over many files is charged at the next admission, on any file");
+	ktap_result(test_compute_kept(), "work of a closed file whose context a mapping keeps is charged as it runs");
 	ktap_result(test_compute_share(), "two busy tenants at 70/30 get 70/30 of the device's busy time (within 3 points)");
 	ktap_result(test_compute_share_liar(), "70/30 also when one tenant runs FILL jobs declaring cost 0");
 	ktap_result(test_control_malformed(), "malformed control requests are refused and change nothing");
