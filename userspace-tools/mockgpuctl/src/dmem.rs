@@ -115,11 +115,22 @@ fn read_bounded(root: &Path, max_depth: usize, max_cgroups: usize) -> Dmem {
         ));
     };
     let capacity = read_file(root, "dmem.capacity").map(|t| parse(&t));
-    if capacity.is_none() && !controllers.split_whitespace().any(|c| c == "dmem") {
-        return Dmem::Unavailable(format!(
-            "no dmem cgroup controller at {} (not in cgroup.controllers)",
-            root.display()
-        ));
+    if capacity.is_none() {
+        if !controllers.split_whitespace().any(|c| c == "dmem") {
+            return Dmem::Unavailable(format!(
+                "no dmem cgroup controller at {} (not in cgroup.controllers)",
+                root.display()
+            ));
+        }
+        // The kernel shows the root's dmem.capacity (and so the regions)
+        // only once the controller is enabled for its children; a cgroup
+        // namespace's root has dmem.current instead.
+        if read_file(root, "dmem.current").is_none() {
+            return Dmem::Unavailable(format!(
+                "the dmem controller is not enabled at {0} (echo +dmem > {0}/cgroup.subtree_control)",
+                root.display()
+            ));
+        }
     }
     let regions: Vec<Region> = match capacity {
         Some(cap) => cap
@@ -432,6 +443,13 @@ mod tests {
         );
         assert!(table(&d).starts_with("dmem: no dmem cgroup controller"));
         assert_eq!(json(&d)["available"], false);
+        // Listed but not enabled: the root has no dmem.capacity yet.
+        t.write("cgroup.controllers", "cpu memory pids dmem\n");
+        let d = read(&t.0);
+        assert!(
+            matches!(&d, Dmem::Unavailable(w) if w.contains("echo +dmem")),
+            "{d:?}"
+        );
     }
 
     #[test]
