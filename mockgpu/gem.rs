@@ -229,23 +229,35 @@ impl GemTable {
     /// Ends the charge of every object only mockgpu still holds. Returns
     /// whether anything is still held.
     fn reap(&self) -> bool {
-        let mut held = self.held.lock();
-        let mut next = 0usize;
-        while let Some(cur) = held.cursor_lower_bound_mut(&next) {
-            let (&key, h) = cur.current();
-            let dead = ledger::only_ours(h.obj.refs());
-            if dead {
-                let (_, node) = cur.remove_current();
-                // Dropping the last reference frees the object: a driver
-                // call that may sleep, which the mutex allows.
-                node.to_key_value().1.release();
+        /// Dead objects taken out of the table before their release.
+        const BATCH: usize = 16;
+        let mut next = Some(0usize);
+        loop {
+            let mut dead: [Option<Held>; BATCH] = [const { None }; BATCH];
+            let mut n = 0;
+            let mut held = self.held.lock();
+            while let Some(cur) = next.and_then(|k| held.cursor_lower_bound_mut(&k)) {
+                let (&key, h) = cur.current();
+                next = key.checked_add(1);
+                if ledger::only_ours(h.obj.refs()) {
+                    let (_, node) = cur.remove_current();
+                    dead[n] = Some(node.to_key_value().1);
+                    n += 1;
+                    if n == BATCH {
+                        break;
+                    }
+                }
             }
-            match key.checked_add(1) {
-                Some(k) => next = k,
-                None => break,
+            let more = !held.is_empty();
+            drop(held);
+            // Out of the table's lock: dropping the last reference frees
+            // the object, a driver call that may sleep and that other
+            // tenants' GEM ioctls on the device need not wait for.
+            dead.into_iter().flatten().for_each(Held::release);
+            if n < BATCH {
+                return more;
             }
         }
-        !held.is_empty()
     }
 
     /// Ends the charge of the object at `key` if only mockgpu holds it;
