@@ -346,6 +346,8 @@ impl KernelArg {
 struct Prepared {
     /// Reserved against the tenant's limit (the creation's estimate).
     reserved: u64,
+    /// The least the creation is charged (`SizeSource::is_floor`), else 0.
+    floor: u64,
     /// The estimate charged in the cgroup's dmem region.
     dmem: Option<dmem::Charge>,
     /// Room for the object's record.
@@ -396,7 +398,9 @@ impl GemTable {
         let prep = match op {
             GemOp::Create { size, .. } => {
                 let est = decode::reserve_size(size, k.bytes()).unwrap_or(0);
-                Some(self.prepare(c, est)?)
+                let mut prep = self.prepare(c, est)?;
+                prep.floor = if size.is_floor() { est } else { 0 };
+                Some(prep)
             }
             GemOp::Import { .. } => Some(self.prepare(c, 0)?),
             GemOp::Close { .. } => None,
@@ -477,6 +481,7 @@ impl GemTable {
         };
         Ok(Prepared {
             reserved: est,
+            floor: 0,
             dmem,
             node,
         })
@@ -490,6 +495,7 @@ impl GemTable {
     fn adopt(&self, c: &Call<'_>, handle: u32, prep: Prepared, fresh: bool) -> Result {
         let Prepared {
             reserved,
+            floor,
             dmem,
             node,
         } = prep;
@@ -498,6 +504,9 @@ impl GemTable {
             c.tenant.unreserve(reserved);
             return Ok(());
         };
+        // At least what the device holds beyond the object (a virtio-gpu
+        // resource's host copy).
+        let size = size.max(floor);
         let key = obj.key();
         // Held until the object is recorded or its handle deleted: no other
         // file can record it meanwhile.

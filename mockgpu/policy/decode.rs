@@ -27,8 +27,20 @@ pub enum SizeSource {
     U64At(usize),
     /// A DRM dumb buffer: `width * ceil(bpp / 8) * height`, page-rounded.
     Dumb,
-    /// A `u32` at this offset, page-rounded; one page if 0 (virtio-gpu).
-    U32AtOrPage(usize),
+    /// virtio-gpu's `RESOURCE_CREATE`: its guest backing (`size`, one page
+    /// if 0) or the host's copy of the resource (width x height x 4 bytes a
+    /// pixel, x depth x array size: QEMU's 2D image, counted against its
+    /// `max_hostmem`), whichever is larger, page-rounded; saturating.
+    VirtgpuResource,
+}
+
+impl SizeSource {
+    /// Whether the estimate is also the least a creation is charged: the
+    /// memory the device holds beyond the object it answers with (the
+    /// host's copy of a virtio-gpu resource).
+    pub fn is_floor(self) -> bool {
+        matches!(self, SizeSource::VirtgpuResource)
+    }
 }
 
 /// How to release a handle again: the backend's free ioctl and where its
@@ -272,7 +284,7 @@ pub fn gem_op(driver: DrmDriver, nr: u32) -> Option<GemOp> {
             handle_at: offset_of!(DestroyDumb, handle),
         },
         NR_VIRTGPU_RESOURCE_CREATE if driver == DrmDriver::VirtioGpu => GemOp::Create {
-            size: SizeSource::U32AtOrPage(offset_of!(VirtgpuResourceCreate, size)),
+            size: SizeSource::VirtgpuResource,
             handle_at: offset_of!(VirtgpuResourceCreate, bo_handle),
         },
         NR_VIRTGPU_RESOURCE_CREATE_BLOB if driver == DrmDriver::VirtioGpu => GemOp::Create {
@@ -382,10 +394,19 @@ impl ArgRead for [u8] {
 pub fn reserve_size<A: ArgRead + ?Sized>(source: SizeSource, arg: &A) -> Option<u64> {
     match source {
         SizeSource::U64At(at) => page_align(arg.u64_at(at)?),
-        SizeSource::U32AtOrPage(at) => match arg.u32_at(at)? {
-            0 => Some(PAGE_SIZE),
-            n => page_align(u64::from(n)),
-        },
+        SizeSource::VirtgpuResource => {
+            let field = |at: usize| arg.u32_at(at).map(u64::from);
+            let backing = match field(offset_of!(drm::VirtgpuResourceCreate, size))? {
+                0 => PAGE_SIZE,
+                n => page_align(n)?,
+            };
+            let host = field(offset_of!(drm::VirtgpuResourceCreate, width))?
+                .saturating_mul(field(offset_of!(drm::VirtgpuResourceCreate, height))?)
+                .saturating_mul(4)
+                .saturating_mul(field(offset_of!(drm::VirtgpuResourceCreate, depth))?.max(1))
+                .saturating_mul(field(offset_of!(drm::VirtgpuResourceCreate, array_size))?.max(1));
+            Some(backing.max(page_align(host).unwrap_or(u64::MAX)))
+        }
         SizeSource::Dumb => {
             let at_h = offset_of!(drm::CreateDumb, height);
             let at_w = offset_of!(drm::CreateDumb, width);

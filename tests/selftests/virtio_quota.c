@@ -139,6 +139,44 @@ static int test_charge(unsigned long cmd)
 	return ok;
 }
 
+/*
+ * A 2D resource's memory is mostly the host's: QEMU keeps a copy of width x
+ * height x 4 bytes (counted against its max_hostmem), whatever the guest
+ * backing's size. Charged the larger of the two: a 256 x 256 resource with
+ * a one-page backing is charged 256 KiB (its object, the dma-buf, is 4 KiB);
+ * 1024 x 1024 (4 MiB on the host) is refused under the 1 MiB limit.
+ */
+static int test_host_copy(void)
+{
+	int fd = open(proxy, O_RDWR | O_CLOEXEC), ok = 1;
+	struct drm_virtgpu_resource_create a[2] = { res(256, 256, 0) };
+	struct drm_virtgpu_resource_create b[2] = { res(1024, 1024, 0) };
+
+	for (int i = 0; i < 200 && charged(); i++)	/* the last test's objects */
+		usleep(10000);
+	if (fd < 0 || ioctl(fd, DRM_IOCTL_VIRTGPU_RESOURCE_CREATE, a)) {
+		ktap_diag("256 x 256 resource: %s", strerror(errno));
+		return 0;
+	}
+	uint64_t size = obj_size(fd, a[0].bo_handle), c = charged();
+
+	ktap_diag("256 x 256, size 0: object %" PRIu64 " B, charged %" PRIu64 " B", size, c);
+	if (size != 4 * KiB || c != 256 * KiB)
+		ok = 0;
+	errno = 0;
+	if (!ioctl(fd, DRM_IOCTL_VIRTGPU_RESOURCE_CREATE, b) || errno != EDQUOT) {
+		ktap_diag("1024 x 1024 (4 MiB on the host) under 1 MiB: %s (want EDQUOT)",
+			  strerror(errno));
+		ok = 0;
+	}
+	gem_close(fd, a[0].bo_handle);
+	for (int i = 0; i < 200 && charged(); i++)
+		usleep(10000);
+	ok &= charged() == 0;
+	close(fd);
+	return ok;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -146,7 +184,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	real_path = argv[1];
-	ktap_header(3);
+	ktap_header(4);
 	if (ctl_tenant_setup(real_path, name, CG, &cg_id, LIMIT))
 		return 1;
 	snprintf(proxy, sizeof(proxy), "/dev/mockgpu/%s", name);
@@ -155,5 +193,6 @@ int main(int argc, char **argv)
 		    "RESOURCE_CREATE charged the object's size, refused over the limit, returned at close");
 	ktap_result(test_charge(_IOC(_IOC_READ | _IOC_WRITE, 'd', 0x44, 112)),
 		    "RESOURCE_CREATE encoded with another size: charged and refused alike");
+	ktap_result(test_host_copy(), "RESOURCE_CREATE charged the host's copy when it is the larger");
 	return ktap_finish();
 }

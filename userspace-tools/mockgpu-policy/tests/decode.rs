@@ -120,7 +120,7 @@ fn drm_table() {
     assert_eq!(
         gem_op(DrmDriver::VirtioGpu, 0x44),
         Some(GemOp::Create {
-            size: SizeSource::U32AtOrPage(48),
+            size: SizeSource::VirtgpuResource,
             handle_at: 40
         })
     );
@@ -207,15 +207,6 @@ fn sizes_cannot_wrap() {
         (u64::MAX, None),
     ] {
         assert_eq!(reserve_size(u64_at, &v.to_ne_bytes()[..]), want, "{v:#x}");
-    }
-    let u32_at = SizeSource::U32AtOrPage(0);
-    for (v, want) in [
-        (0u32, 4096u64),
-        (1, 4096),
-        (4097, 8192),
-        (u32::MAX, 1 << 32),
-    ] {
-        assert_eq!(reserve_size(u32_at, &v.to_ne_bytes()[..]), Some(want));
     }
     let dumb = |w: u32, h: u32, bpp: u32| drm::CreateDumb {
         width: w,
@@ -319,4 +310,37 @@ fn dumb_sizes_match_the_kernel_formula() {
         ..Default::default()
     };
     assert_eq!(reserve_size(SizeSource::Dumb, &bytes(&d)[..]), None);
+}
+
+/// virtio-gpu's RESOURCE_CREATE is charged its guest backing or the host's
+/// copy (w x h x 4 x depth x array size), whichever is larger, and that is
+/// also the least it is charged; the product saturates.
+#[test]
+fn virtio_resources_charge_the_host_copy() {
+    use mockgpu_policy::abi::drm::VirtgpuResourceCreate;
+    let rc = |w: u32, h: u32, depth: u32, array_size: u32, size: u32| VirtgpuResourceCreate {
+        width: w,
+        height: h,
+        depth,
+        array_size,
+        size,
+        ..Default::default()
+    };
+    let est = |r: &VirtgpuResourceCreate| reserve_size(SizeSource::VirtgpuResource, &bytes(r)[..]);
+    assert_eq!(est(&rc(64, 64, 1, 1, 64 * 64 * 4)), Some(16384));
+    assert_eq!(est(&rc(64, 64, 1, 1, 0)), Some(16384)); // host copy, not one page
+    assert_eq!(est(&rc(0, 0, 1, 1, 0)), Some(4096)); // one page of backing
+    assert_eq!(est(&rc(1, 1, 1, 1, 8192)), Some(8192)); // backing larger
+    assert_eq!(est(&rc(1024, 1024, 0, 0, 0)), Some(4 << 20)); // depth 0 counts as 1
+    assert_eq!(est(&rc(16, 16, 2, 3, 0)), Some(page(16 * 16 * 4 * 6)));
+    assert_eq!(
+        est(&rc(u32::MAX, u32::MAX, u32::MAX, u32::MAX, 0)),
+        Some(u64::MAX)
+    );
+    assert!(SizeSource::VirtgpuResource.is_floor());
+    assert!(!SizeSource::Dumb.is_floor());
+}
+
+fn page(n: u64) -> u64 {
+    n.div_ceil(4096) * 4096
 }
