@@ -157,13 +157,8 @@ impl FileMeter {
             *grew_at_us = now;
             return true;
         }
-        // Charge whole µs; the remainder waits for the next reading.
-        let new_us = total.saturating_sub(*charged_ns) / 1000;
-        if new_us > 0 {
-            // INVARIANT: `charged_ns + new_us * 1000 <= total`.
-            *charged_ns = charged_ns.saturating_add(new_us * 1000);
+        if charge_growth(charged_ns, total, tenant, now) {
             *grew_at_us = now;
-            tenant.charge_device_time(now, new_us);
         }
         now.saturating_sub(*grew_at_us) < IDLE_US
     }
@@ -239,14 +234,24 @@ impl Carried {
         let Ok(total) = fdinfo::engine_ns_total(&self.buf) else {
             return;
         };
-        let new_us = total.saturating_sub(self.charged_ns) / 1000;
-        if new_us > 0 {
-            self.charged_ns = self.charged_ns.saturating_add(new_us * 1000);
-            // SAFETY: reads the monotonic clock.
-            let now = unsafe { ffi::mockgpu_now_us() };
-            tenant.charge_device_time(now, new_us);
-        }
+        // SAFETY: reads the monotonic clock.
+        let now = unsafe { ffi::mockgpu_now_us() };
+        charge_growth(&mut self.charged_ns, total, tenant, now);
     }
+}
+
+/// Charges `tenant` at `now` the engine time `total` (ns) beyond
+/// `charged_ns`, in whole µs (the remainder waits for the next reading);
+/// whether anything was charged.
+fn charge_growth(charged_ns: &mut u64, total: u64, tenant: &Tenant, now: u64) -> bool {
+    let new_us = total.saturating_sub(*charged_ns) / 1000;
+    if new_us == 0 {
+        return false;
+    }
+    // `charged_ns + new_us * 1000 <= total`.
+    *charged_ns = charged_ns.saturating_add(new_us * 1000);
+    tenant.charge_device_time(now, new_us);
+    true
 }
 
 /// Reads the real driver's fdinfo of `real` into `buf` (allocated once,

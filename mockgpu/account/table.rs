@@ -23,6 +23,7 @@ use kernel::{
 use super::{Book, Family, Ioctl};
 use crate::{
     dmem, ffi,
+    linger::Lingering,
     policy::{
         backend::Backend,
         decode::{self, ArgRead, Effect, FreeCmd, ARG_MAX},
@@ -264,6 +265,27 @@ struct Answer {
     fresh: bool,
 }
 
+impl Answer {
+    /// The answer to an `ALLOC` (`fresh`) or `IMPORT` that just succeeded,
+    /// from the driver's `registry`: the newest handle of the context, which
+    /// is the one the call made (the file's decoded ioctls are serialized).
+    fn from_driver(registry: Option<&Lingering>, io: &Ioctl<'_>, fresh: bool) -> Option<Self> {
+        let n = registry?.newest(io.real)?;
+        Some(Answer {
+            handle: Some(n.handle),
+            size: n.size,
+            id: Some(n.id),
+            fresh,
+        })
+    }
+}
+
+/// The driver's registry of handles, if the target's driver has one
+/// (realgpu): then its answers are believed, not the caller's memory.
+fn handle_registry<'a>(io: &Ioctl<'a>) -> Option<&'a Lingering> {
+    io.target.lingering().filter(|r| r.knows_handles())
+}
+
 impl TableFamily {
     /// An ioctl whose argument mockgpu reads.
     fn intercepted(&self, io: &Ioctl<'_>) -> isize {
@@ -319,7 +341,7 @@ impl TableFamily {
                 // registry, as DRM's object lookup) is believed, not the
                 // answer in user memory; else the context's growth by the
                 // driver's own count bounds what a rewritten answer hides.
-                let registry = io.target.lingering().filter(|r| r.knows_handles());
+                let registry = handle_registry(io);
                 let before = match registry {
                     Some(_) => None,
                     None => meter.driver_vram(io.tenant),
@@ -330,13 +352,7 @@ impl TableFamily {
                     charges.unprepare(node);
                     return Ok(ret);
                 }
-                if let Some(n) = registry.and_then(|r| r.newest(io.real)) {
-                    let answer = Answer {
-                        handle: Some(n.handle),
-                        size: n.size,
-                        id: Some(n.id),
-                        fresh: true,
-                    };
+                if let Some(answer) = Answer::from_driver(registry, io, true) {
                     self.settle(io, &mut charges, node, answer, reserve, &free, None)?;
                     return Ok(ret);
                 }
@@ -378,14 +394,8 @@ impl TableFamily {
                     charges.unprepare(node);
                     return Ok(ret);
                 }
-                let registry = io.target.lingering().filter(|r| r.knows_handles());
-                let answer = match registry.and_then(|r| r.newest(io.real)) {
-                    Some(n) => Answer {
-                        handle: Some(n.handle),
-                        size: n.size,
-                        id: Some(n.id),
-                        fresh: false,
-                    },
+                let answer = match Answer::from_driver(handle_registry(io), io, false) {
+                    Some(answer) => answer,
                     None => {
                         let handle = input.u32_at(handle_at);
                         Answer {
@@ -459,7 +469,7 @@ impl TableFamily {
                 Ok(())
             }
             Err(e) => {
-                let registry = io.target.lingering().filter(|r| r.knows_handles());
+                let registry = handle_registry(io);
                 // The driver's own answer names the new handle for sure.
                 let undo = answer.handle.filter(|&h| {
                     registry.is_some()

@@ -672,14 +672,20 @@ static int body_compute_kept(void *arg)
 	return 0;
 }
 
-static int test_compute_kept(void)
+/* Runs @body as a tenant with a 10% compute share and no other limit. */
+static int at_ten_percent(int (*body)(void *))
 {
 	uint64_t ns;
 
 	TEST_BEGIN();
-	EXPECT_EQ(as_tenant(body_compute_kept, NULL, MOCKGPU_UNLIMITED, MOCKGPU_UNLIMITED, 10, &ns), 0);
+	EXPECT_EQ(as_tenant(body, NULL, MOCKGPU_UNLIMITED, MOCKGPU_UNLIMITED, 10, &ns), 0);
 	clear_limits(ns);
 	return ktap_verdict();
+}
+
+static int test_compute_kept(void)
+{
+	return at_ten_percent(body_compute_kept);
 }
 
 /* drm-engine-gfx of a file in the caller's fdinfo, ns; 0 if absent. */
@@ -943,22 +949,12 @@ static int test_files(void)
 
 static int test_compute_nonblock(void)
 {
-	uint64_t ns;
-
-	TEST_BEGIN();
-	EXPECT_EQ(as_tenant(body_compute_nonblock, NULL, MOCKGPU_UNLIMITED, MOCKGPU_UNLIMITED, 10, &ns), 0);
-	clear_limits(ns);
-	return ktap_verdict();
+	return at_ten_percent(body_compute_nonblock);
 }
 
 static int test_compute_spread(void)
 {
-	uint64_t ns;
-
-	TEST_BEGIN();
-	EXPECT_EQ(as_tenant(body_compute_spread, NULL, MOCKGPU_UNLIMITED, MOCKGPU_UNLIMITED, 10, &ns), 0);
-	clear_limits(ns);
-	return ktap_verdict();
+	return at_ten_percent(body_compute_spread);
 }
 
 /*

@@ -103,40 +103,58 @@ static int test_transcript(void)
 	return ok;
 }
 
-/* Charged the object's own size; over the limit refused before the driver
- * runs; returned exactly at close. Also through another encoding of the number. */
-static int test_charge(unsigned long cmd)
+/* mockgpu's charge once it is back to 0 (objects die a moment after their
+ * last handle), or after 2 s. */
+static uint64_t charge_drained(void)
 {
-	int fd = open(proxy, O_RDWR | O_CLOEXEC), ok = 1;
-	struct drm_virtgpu_resource_create a[2] = { res(256, 512, 512 * KiB) };
-	struct drm_virtgpu_resource_create b[2] = { res(256, 768, 768 * KiB) };
-
-	for (int i = 0; i < 200 && charged(); i++)	/* the last test's objects */
-		usleep(10000);
-	if (fd < 0 || ioctl(fd, cmd, a)) {
-		ktap_diag("512 KiB resource: %s", strerror(errno));
-		return 0;
-	}
-	uint64_t size = obj_size(fd, a[0].bo_handle), c = charged();
-
-	if (size != 512 * KiB || c != size) {
-		ktap_diag("object %" PRIu64 " B, charged %" PRIu64 " B", size, c);
-		ok = 0;
-	}
-	errno = 0;
-	if (!ioctl(fd, cmd, b) || errno != EDQUOT) {
-		ktap_diag("768 KiB next to 512 KiB under 1 MiB: %s (want EDQUOT)", strerror(errno));
-		ok = 0;
-	}
-	gem_close(fd, a[0].bo_handle);
 	for (int i = 0; i < 200 && charged(); i++)
 		usleep(10000);
-	if (charged()) {
+	return charged();
+}
+
+/*
+ * Creates @a with @cmd (its object @obj bytes by its dma-buf, charged
+ * @charge bytes), then @b, which must be refused with EDQUOT next to it
+ * under the 1 MiB limit; closing @a returns the charge exactly.
+ */
+static int charge_then_refuse(unsigned long cmd, struct drm_virtgpu_resource_create *a,
+			      struct drm_virtgpu_resource_create *b, uint64_t obj, uint64_t charge)
+{
+	int fd = open(proxy, O_RDWR | O_CLOEXEC), ok = 1;
+
+	charge_drained();	/* the last test's objects */
+	if (fd < 0 || ioctl(fd, cmd, a)) {
+		ktap_diag("%u x %u resource: %s", a->width, a->height, strerror(errno));
+		return 0;
+	}
+	uint64_t size = obj_size(fd, a->bo_handle), c = charged();
+
+	ktap_diag("%u x %u, size %u: object %" PRIu64 " B, charged %" PRIu64 " B (want %" PRIu64
+		  ", %" PRIu64 ")", a->width, a->height, a->size, size, c, obj, charge);
+	ok &= size == obj && c == charge;
+	errno = 0;
+	if (!ioctl(fd, cmd, b) || errno != EDQUOT) {
+		ktap_diag("%u x %u next to it under 1 MiB: %s (want EDQUOT)", b->width, b->height,
+			  strerror(errno));
+		ok = 0;
+	}
+	gem_close(fd, a->bo_handle);
+	if (charge_drained()) {
 		ktap_diag("after close: charged %" PRIu64 " B", charged());
 		ok = 0;
 	}
 	close(fd);
 	return ok;
+}
+
+/* Charged the object's own size; over the limit refused before the driver
+ * runs; returned exactly at close. Also through another encoding of the number. */
+static int test_charge(unsigned long cmd)
+{
+	struct drm_virtgpu_resource_create a[2] = { res(256, 512, 512 * KiB) };
+	struct drm_virtgpu_resource_create b[2] = { res(256, 768, 768 * KiB) };
+
+	return charge_then_refuse(cmd, a, b, 512 * KiB, 512 * KiB);
 }
 
 /*
@@ -148,33 +166,10 @@ static int test_charge(unsigned long cmd)
  */
 static int test_host_copy(void)
 {
-	int fd = open(proxy, O_RDWR | O_CLOEXEC), ok = 1;
 	struct drm_virtgpu_resource_create a[2] = { res(256, 256, 0) };
 	struct drm_virtgpu_resource_create b[2] = { res(1024, 1024, 0) };
 
-	for (int i = 0; i < 200 && charged(); i++)	/* the last test's objects */
-		usleep(10000);
-	if (fd < 0 || ioctl(fd, DRM_IOCTL_VIRTGPU_RESOURCE_CREATE, a)) {
-		ktap_diag("256 x 256 resource: %s", strerror(errno));
-		return 0;
-	}
-	uint64_t size = obj_size(fd, a[0].bo_handle), c = charged();
-
-	ktap_diag("256 x 256, size 0: object %" PRIu64 " B, charged %" PRIu64 " B", size, c);
-	if (size != 4 * KiB || c != 256 * KiB)
-		ok = 0;
-	errno = 0;
-	if (!ioctl(fd, DRM_IOCTL_VIRTGPU_RESOURCE_CREATE, b) || errno != EDQUOT) {
-		ktap_diag("1024 x 1024 (4 MiB on the host) under 1 MiB: %s (want EDQUOT)",
-			  strerror(errno));
-		ok = 0;
-	}
-	gem_close(fd, a[0].bo_handle);
-	for (int i = 0; i < 200 && charged(); i++)
-		usleep(10000);
-	ok &= charged() == 0;
-	close(fd);
-	return ok;
+	return charge_then_refuse(DRM_IOCTL_VIRTGPU_RESOURCE_CREATE, a, b, 4 * KiB, 256 * KiB);
 }
 
 int main(int argc, char **argv)
